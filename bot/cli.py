@@ -1,0 +1,257 @@
+"""The ``talksbot`` command: the engine from a terminal, no Discord token needed.
+
+Every subcommand is an async function taking the parsed arguments and the settings. Expected
+errors print one line on stderr and exit 1; there is never a traceback for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from bot.engine.documents import DocumentError
+from bot.engine.service import Answer, Engine, QuestionError, Source, UnknownDocument
+from bot.settings import Settings
+from bot.store import BUNDLED, DuplicateDocument, StoreError
+
+EXIT_ERROR = 1
+
+
+class CommandError(Exception):
+    """An error worth one line to the user."""
+
+
+def _format_source(source: Source) -> str:
+    date = f" ({source.date})" if source.date else ""
+    return f"[{source.n}] {source.title}{date}, para {source.paragraph}: {source.snippet}"
+
+
+def format_answer(answer: Answer) -> str:
+    if answer.answer is None:
+        lines = [answer.message or "No answer."]
+        if answer.closest:
+            lines += ["", "Closest passages (they do not answer the question):"]
+            lines += [_format_source(s) for s in answer.closest]
+        return "\n".join(lines)
+    return "\n".join([answer.answer, "", *(_format_source(s) for s in answer.sources)])
+
+
+async def _with_engine(settings: Settings, work: Callable[[Engine], Awaitable[int]]) -> int:
+    engine = await Engine.open(settings)
+    try:
+        return await work(engine)
+    finally:
+        await engine.close()
+
+
+async def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(engine: Engine) -> int:
+        answer = await engine.ask(args.question, guild_id=args.guild, limit=args.limit, everything=args.guild is None)
+        print(json.dumps(answer.to_json(), ensure_ascii=False) if args.json else format_answer(answer))
+        return 0
+
+    return await _with_engine(settings, work)
+
+
+async def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(engine: Engine) -> int:
+        result = await engine.search(args.query, guild_id=args.guild, limit=args.limit, everything=args.guild is None)
+        if args.json:
+            print(json.dumps({"query": result.query, "results": [s.to_json() for s in result.hits]}, ensure_ascii=False))
+        elif not result.hits:
+            print("No passage matches.")
+        else:
+            for source in result.hits:
+                print(f"{source.score:7.3f}  {_format_source(source)}")
+        return 0
+
+    return await _with_engine(settings, work)
+
+
+async def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
+    if len(args.files) > 1 and args.title:
+        raise CommandError("--title names one document: add the files one at a time")
+
+    async def work(engine: Engine) -> int:
+        for name in args.files:
+            path = Path(name)
+            try:
+                if path.stat().st_size > settings.max_upload_bytes:  # before reading it all
+                    raise CommandError(f"{name} is larger than the limit of {settings.max_upload_bytes // 1000:,} kB")
+                data = path.read_bytes()
+            except OSError as exc:
+                raise CommandError(f"cannot read {name}: {exc.strerror or exc}") from None
+            try:
+                record = await engine.add_file(
+                    data,
+                    path.name,
+                    guild_id=args.guild or BUNDLED,
+                    added_by="cli",
+                    title=args.title,
+                    date=args.date,
+                    url=args.url,
+                )
+            except DuplicateDocument as exc:
+                print(f"{name}: {exc}; not added again")
+                continue
+            print(f"added #{record.id} {record.title!r} ({record.passages} passages)")
+        return 0
+
+    return await _with_engine(settings, work)
+
+
+async def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(engine: Engine) -> int:
+        doc = await engine.resolve(args.document, None, everything=True)
+        await engine.remove(doc.id, removed_by="cli")
+        print(f"removed #{doc.id} {doc.title!r}")
+        return 0
+
+    return await _with_engine(settings, work)
+
+
+async def cmd_docs(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(engine: Engine) -> int:
+        docs = await engine.documents(None, everything=True)
+        if args.json:
+            rows = [
+                {
+                    "id": d.id,
+                    "title": d.title,
+                    "date": d.date,
+                    "passages": d.passages,
+                    "url": d.url,
+                    "guild_id": d.guild_id or None,
+                    "added_by": d.added_by,
+                    "added_at": d.added_at,
+                }
+                for d in docs
+            ]
+            print(json.dumps(rows, ensure_ascii=False))
+        else:
+            for d in docs:
+                scope = "everywhere" if d.guild_id == BUNDLED else f"server {d.guild_id}"
+                print(f"#{d.id:<4} {d.date or '':10}  {d.passages:4} passages  {scope:20}  {d.title}")
+            if not docs:
+                print("No documents.")
+        return 0
+
+    return await _with_engine(settings, work)
+
+
+async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.client import run_bot
+
+    return await run_bot(settings)
+
+
+async def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.client import sync_commands
+
+    return await sync_commands(settings, guild_id=args.guild)
+
+
+async def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.evaluation import run_eval_command
+
+    return await run_eval_command(args, settings)
+
+
+async def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.bench import run_bench_command
+
+    return await run_bench_command(args, settings)
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="talksbot", description="Answers questions about news articles, with citations.")
+    parser.add_argument("--db", type=Path, help="SQLite store (default: $TALKSBOT_DB or the user data directory)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    ask = commands.add_parser("ask", help="answer a question with the sentence that answers it and its sources")
+    ask.add_argument("question")
+    ask.add_argument("--json", action="store_true", help="print one JSON object")
+    ask.add_argument("--limit", type=_positive_int, default=None, help="how many sources (default 3)")
+    ask.add_argument("--guild", type=int, help="ask as this server sees the documents")
+    ask.set_defaults(handler=cmd_ask)
+
+    search = commands.add_parser("search", help="the best matching passages with their scores")
+    search.add_argument("query")
+    search.add_argument("--json", action="store_true")
+    search.add_argument("--limit", type=_positive_int, default=5)
+    search.add_argument("--guild", type=int, help="search as this server sees the documents")
+    search.set_defaults(handler=cmd_search)
+
+    add = commands.add_parser("add", help="add documents (text, Markdown, HTML, PDF)")
+    add.add_argument("files", nargs="+", metavar="FILE")
+    add.add_argument("--title")
+    add.add_argument("--date", help="YYYY-MM-DD")
+    add.add_argument("--url", help="the source URL")
+    add.add_argument("--guild", type=int, help="the server it belongs to (default: visible everywhere)")
+    add.set_defaults(handler=cmd_add)
+
+    remove = commands.add_parser("remove", help="remove a document by id or title")
+    remove.add_argument("document", metavar="DOC")
+    remove.set_defaults(handler=cmd_remove)
+
+    docs = commands.add_parser("docs", help="list the documents")
+    docs.add_argument("--json", action="store_true")
+    docs.set_defaults(handler=cmd_docs)
+
+    run = commands.add_parser("run", help="run the Discord bot (needs DISCORD_TOKEN)")
+    run.set_defaults(handler=cmd_run)
+
+    sync = commands.add_parser("sync", help="register the slash commands with Discord now")
+    sync.add_argument("--guild", type=int, help="only in this server (instant), instead of globally")
+    sync.set_defaults(handler=cmd_sync)
+
+    evaluate = commands.add_parser("eval", help="measure retrieval on a BEIR-format test collection")
+    evaluate.add_argument("dir", type=Path, metavar="DIR")
+    evaluate.add_argument("--split", default="test")
+    evaluate.add_argument("--run", type=Path, help="TREC run file to write (default: DIR-name.run in the current folder)")
+    evaluate.add_argument("--json", action="store_true")
+    evaluate.set_defaults(handler=cmd_eval)
+
+    bench = commands.add_parser("bench", help="measure speed and memory on a generated corpus")
+    bench.add_argument("--passages", type=_positive_int, default=100_000)
+    bench.add_argument("--queries", type=_positive_int, default=200)
+    bench.add_argument("--json", action="store_true")
+    bench.set_defaults(handler=cmd_bench)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    try:
+        return Settings(db=args.db) if args.db else Settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'setting'}: {e['msg']}" for e in exc.errors())
+        raise CommandError(f"invalid configuration: {problems}") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = _settings(args)
+        return asyncio.run(args.handler(args, settings))
+    except KeyboardInterrupt:
+        return 130
+    except (CommandError, QuestionError, DocumentError, UnknownDocument, StoreError) as exc:
+        print(f"talksbot: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""The searchable index over all stored passages: analyzer terms, the BM25 core, and the
+retrieval rules layered on top of it (who may see what, idf floor, candidates).
+
+An index is immutable. Adding or removing documents makes a new one (``with_changes``), off the
+event loop, and the engine swaps it in with one assignment; questions asked meanwhile are
+answered from the old one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from bot.engine import analyzer
+from bot.engine.bm25 import BM25Core, rank
+from bot.store import BUNDLED, PassageRecord
+
+
+def indexed_text(passage: PassageRecord) -> str:
+    """What a passage is found by: its text, its section heading, and the title for the first."""
+    parts = [passage.text]
+    if passage.section:
+        parts.append(passage.section)
+    if passage.ordinal == 0:
+        parts.append(passage.title)
+    return "\n".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    row: int  # position in the index
+    passage_id: int
+    doc_id: int
+    score: float
+
+
+class PassageIndex:
+    """Arrays only (no per-passage Python objects): memory grows with tokens, not passages."""
+
+    def __init__(
+        self,
+        tokens: np.ndarray,
+        offsets: np.ndarray,
+        vocabulary: list[str],
+        passage_ids: np.ndarray,
+        doc_ids: np.ndarray,
+        guild_ids: np.ndarray,
+        *,
+        k1: float,
+        b: float,
+    ) -> None:
+        self.tokens, self.offsets = tokens, offsets
+        self.vocabulary = vocabulary
+        self.term_ids = {term: i for i, term in enumerate(vocabulary)}
+        self.passage_ids, self.doc_ids, self.guild_ids = passage_ids, doc_ids, guild_ids
+        self.k1, self.b = k1, b
+        self.core = BM25Core(tokens, offsets, len(vocabulary), k1=k1, b=b)
+        self.ranking_idf = _floored_idf(self.core.idf)
+
+    def __len__(self) -> int:
+        return len(self.passage_ids)
+
+    # -- building ------------------------------------------------------------------------
+
+    @classmethod
+    def build(cls, passages: Iterable[PassageRecord], *, k1: float, b: float) -> PassageIndex:
+        return cls.empty(k1=k1, b=b).with_changes(added=passages)
+
+    @classmethod
+    def empty(cls, *, k1: float, b: float) -> PassageIndex:
+        none = np.zeros(0, np.int64)
+        return cls(np.zeros(0, np.int32), np.zeros(1, np.int64), [], none, none, none, k1=k1, b=b)
+
+    def with_changes(
+        self, *, added: Iterable[PassageRecord] = (), removed_docs: Iterable[int] = ()
+    ) -> PassageIndex:
+        """A new index without the passages of ``removed_docs`` and with ``added`` appended."""
+        keep = ~np.isin(self.doc_ids, np.fromiter(removed_docs, np.int64))
+        lengths = np.diff(self.offsets)[keep]
+        tokens = self.tokens[np.repeat(keep, np.diff(self.offsets))]
+        vocabulary = list(self.vocabulary)
+        term_ids = dict(self.term_ids)
+        new_tokens: list[int] = []
+        new_lengths, new_pids, new_docs, new_guilds = [], [], [], []
+        for passage in added:
+            terms = analyzer.analyze(indexed_text(passage))
+            for term in terms:
+                term_id = term_ids.get(term)
+                if term_id is None:
+                    term_id = term_ids[term] = len(vocabulary)
+                    vocabulary.append(term)
+                new_tokens.append(term_id)
+            new_lengths.append(len(terms))
+            new_pids.append(passage.id)
+            new_docs.append(passage.doc_id)
+            new_guilds.append(passage.guild_id)
+        tokens = np.concatenate([tokens, np.array(new_tokens, np.int32)])
+        lengths = np.concatenate([lengths, np.array(new_lengths, np.int64)])
+        offsets = np.zeros(len(lengths) + 1, np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        tokens, vocabulary = _renumber_by_first_occurrence(tokens, vocabulary)
+        return PassageIndex(
+            tokens,
+            offsets,
+            vocabulary,
+            np.concatenate([self.passage_ids[keep], np.array(new_pids, np.int64)]),
+            np.concatenate([self.doc_ids[keep], np.array(new_docs, np.int64)]),
+            np.concatenate([self.guild_ids[keep], np.array(new_guilds, np.int64)]),
+            k1=self.k1,
+            b=self.b,
+        )
+
+    # -- searching -----------------------------------------------------------------------
+
+    def term_ids_of(self, terms: Sequence[str]) -> list[int]:
+        """Term ids for the core, -1 for terms no passage has."""
+        return [self.term_ids.get(term, -1) for term in terms]
+
+    def known_terms(self, terms: Iterable[str]) -> set[str]:
+        return {term for term in terms if term in self.term_ids}
+
+    def idf(self, term: str) -> float:
+        """The ranking idf of a term (the rarest possible for an unknown term)."""
+        term_id = self.term_ids.get(term)
+        if term_id is None:
+            return float(self.ranking_idf.max()) if len(self.ranking_idf) else 1.0
+        return float(self.ranking_idf[term_id])
+
+    def visible(self, guild_id: int | None) -> np.ndarray:
+        """Which passages a server sees: the bundled corpus and its own (only bundled in DMs)."""
+        if guild_id is None:
+            return self.guild_ids == BUNDLED
+        return (self.guild_ids == BUNDLED) | (self.guild_ids == guild_id)
+
+    def scores(self, terms: Sequence[str]) -> np.ndarray:
+        """Ranking scores: BM25Okapi with the idf floor (see ``_floored_idf``)."""
+        return self.core.scores(self.term_ids_of(terms), idf=self.ranking_idf)
+
+    def search(self, terms: Sequence[str], k: int, *, guild_id: int | None, everything: bool = False) -> list[Hit]:
+        """The k best passages that contain at least one of ``terms`` and that ``guild_id`` sees.
+
+        ``everything`` searches all servers' passages (the command line and evaluation).
+        """
+        if not len(self) or not terms:
+            return []
+        scores = self.scores(terms)
+        matched = scores > 0  # every matching passage scores > 0 thanks to the idf floor
+        if not everything:
+            matched &= self.visible(guild_id)
+        ranked = rank(scores, k, np.flatnonzero(matched))
+        return [Hit(row, int(self.passage_ids[row]), int(self.doc_ids[row]), score) for row, score in ranked]
+
+
+def _floored_idf(idf: np.ndarray) -> np.ndarray:
+    """rank_bm25's idf with a positive floor, so a matching passage never loses to a non-matching one.
+
+    BM25Okapi gives a term in exactly half the passages idf 0, and more common terms
+    epsilon * average idf, which is negative when the average is (rank_bm25 issues #29, #39):
+    in a one-article corpus "talks" would then push a passage down for containing it.
+    The floor is half the smallest positive idf, which keeps rarer terms weighing more.
+    """
+    positive = idf[idf > 0]
+    floor = float(positive.min()) / 2 if len(positive) else 0.1
+    return np.maximum(idf, floor)
+
+
+def _renumber_by_first_occurrence(tokens: np.ndarray, vocabulary: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Drop unused terms and number the rest by first occurrence, as rank_bm25 orders its idf."""
+    if len(tokens) == 0:
+        return tokens, []
+    used, first = np.unique(tokens, return_index=True)
+    order = used[np.argsort(first, kind="stable")]
+    new_id = np.full(len(vocabulary), -1, np.int32)
+    new_id[order] = np.arange(len(order), dtype=np.int32)
+    return new_id[tokens], [vocabulary[i] for i in order]

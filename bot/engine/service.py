@@ -1,0 +1,309 @@
+"""The engine: the one object the command line and the Discord bot talk to.
+
+It owns the store and the current index, and knows nothing of Discord. Slow work (parsing,
+index builds) runs in worker threads; the index is swapped in whole when it is ready.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.resources
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.engine import analyzer
+from bot.engine.answer import MIN_COVERAGE, Candidate, ScoredSentence, best_sentences, shorten, snippet
+from bot.engine.documents import DocumentError, parse_text, split_sentences
+from bot.engine.index import Hit, PassageIndex
+from bot.engine.ingest import extract_text
+from bot.settings import Settings
+from bot.store import BUNDLED, DocumentRecord, DuplicateDocument, PassageRecord, Store
+
+log = logging.getLogger(__name__)
+
+NOT_FOUND = "I couldn't find an answer to that in the documents."
+NOTHING_TO_LOOK_FOR = "That question has no words to look for. Try asking about something in the documents."
+
+
+class QuestionError(ValueError):
+    """The question cannot be asked as given (empty, too long)."""
+
+
+class UnknownDocument(LookupError):
+    def __init__(self, reference: str) -> None:
+        super().__init__(f"no document {reference!r} here; see the list of documents")
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    n: int
+    doc_id: int
+    title: str
+    date: str | None
+    paragraph: int
+    section: str | None
+    snippet: str
+    score: float
+    passage_id: int
+    url: str | None = None
+
+    def to_json(self) -> dict:
+        keys = ("n", "doc_id", "title", "date", "paragraph", "section", "snippet", "score")
+        return {key: getattr(self, key) for key in keys} | {"score": round(self.score, 4)}
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    question: str
+    answer: str | None  # the quoted sentence(s) with [n] markers, or None when abstaining
+    sources: list[Source]  # what the [n] markers point into
+    terms: list[str]  # what was looked for (analyzer terms)
+    message: str | None = None  # why there is no answer
+    closest: list[Source] = field(default_factory=list)  # labelled "closest", shown when abstaining
+    searched: int = 0  # passages searched
+    elapsed_ms: float = 0.0
+
+    def to_json(self) -> dict:
+        return {
+            "question": self.question,
+            "answer": self.answer,
+            "sources": [s.to_json() for s in self.sources],
+            "message": self.message,
+            "closest": [s.to_json() for s in self.closest],
+            "searched": self.searched,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    query: str
+    terms: list[str]
+    hits: list[Source]
+    searched: int
+    elapsed_ms: float
+
+
+def bundled_corpus_dir() -> Path:
+    """The bundled articles: inside the installed package, or corpus/ in a source checkout."""
+    packaged = Path(str(importlib.resources.files("bot"))) / "corpus"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "corpus"
+
+
+class Engine:
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self.index = PassageIndex.empty(k1=settings.k1, b=settings.b)
+        self._index_lock = asyncio.Lock()  # one index change at a time, each on the latest index
+
+    @classmethod
+    async def open(cls, settings: Settings, *, seed: bool = True) -> Engine:
+        store = await Store.open(settings.db, busy_timeout_s=settings.busy_timeout_s)
+        engine = cls(store, settings)
+        try:
+            if seed:
+                await engine.seed_bundled()
+            await engine.rebuild()
+        except BaseException:
+            await store.close()
+            raise
+        return engine
+
+    async def close(self) -> None:
+        await self.store.close()
+
+    # -- documents -----------------------------------------------------------------------
+
+    async def seed_bundled(self) -> int:
+        """Add the bundled articles once. A bundled article an admin removed stays removed."""
+        added = 0
+        for path in sorted(bundled_corpus_dir().glob("*.txt")):
+            parsed = await asyncio.to_thread(parse_text, path.read_text("utf-8"), filename=path.name)
+            key = f"bundled:{parsed.content_hash}"
+            if await self.store.get_value(key):
+                continue
+            try:
+                await self.store.add_document(parsed, guild_id=BUNDLED, added_by="bundled")
+                added += 1
+            except DuplicateDocument:
+                pass
+            await self.store.set_value(key, path.name)
+        return added
+
+    async def rebuild(self) -> None:
+        """Rebuild the index from the store (at start: the store is the truth)."""
+        async with self._index_lock:
+            passages = await self.store.all_passages()
+            self.index = await asyncio.to_thread(PassageIndex.build, passages, k1=self.settings.k1, b=self.settings.b)
+
+    async def add_file(
+        self,
+        data: bytes,
+        filename: str,
+        *,
+        guild_id: int = BUNDLED,
+        added_by: str,
+        title: str | None = None,
+        date: str | None = None,
+        url: str | None = None,
+    ) -> DocumentRecord:
+        extracted = await asyncio.to_thread(extract_text, data, filename, max_bytes=self.settings.max_upload_bytes)
+        return await self.add_text(
+            extracted.text,
+            filename=filename,
+            title=title or extracted.title,
+            date=date,
+            url=url,
+            guild_id=guild_id,
+            added_by=added_by,
+        )
+
+    async def add_text(
+        self,
+        text: str,
+        *,
+        guild_id: int = BUNDLED,
+        added_by: str,
+        filename: str | None = None,
+        title: str | None = None,
+        date: str | None = None,
+        url: str | None = None,
+    ) -> DocumentRecord:
+        """Parse, store (one transaction) and make searchable. Raises DocumentError, DuplicateDocument."""
+        if len(text.encode("utf-8", "surrogatepass")) > self.settings.max_upload_bytes:
+            raise DocumentError(f"the text is larger than the limit of {self.settings.max_upload_bytes // 1000:,} kB")
+        parsed = await asyncio.to_thread(parse_text, text, filename=filename, title=title, date=date)
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise DocumentError("the source URL must start with http:// or https://")
+        record = await self.store.add_document(parsed, guild_id=guild_id, added_by=added_by, url=url)
+        async with self._index_lock:
+            passages = await self.store.document_passages(record.id)
+            self.index = await asyncio.to_thread(self.index.with_changes, added=passages)
+        return record
+
+    async def remove(self, doc_id: int, *, removed_by: str) -> DocumentRecord | None:
+        record = await self.store.remove_document(doc_id, removed_by=removed_by)
+        if record is not None:
+            async with self._index_lock:
+                self.index = await asyncio.to_thread(self.index.with_changes, removed_docs=[doc_id])
+        return record
+
+    async def documents(self, guild_id: int | None, *, everything: bool = False) -> list[DocumentRecord]:
+        """Documents a server sees (bundled + its own; bundled only in DMs), or all of them."""
+        if everything:
+            return await self.store.list_documents()
+        docs = await self.store.list_documents(guild_id if guild_id is not None else BUNDLED)
+        return docs
+
+    async def resolve(self, reference: str, guild_id: int | None, *, everything: bool = False) -> DocumentRecord:
+        """A document by id ("3", "#3") or by title (exact, else the only one containing it)."""
+        docs = await self.documents(guild_id, everything=everything)
+        ref = reference.strip().removeprefix("#")
+        if ref.isdigit():
+            for doc in docs:
+                if doc.id == int(ref):
+                    return doc
+        folded = ref.casefold()
+        exact = [d for d in docs if d.title.casefold() == folded]
+        partial = [d for d in docs if folded and folded in d.title.casefold()]
+        match = exact or partial
+        if len(match) != 1:
+            raise UnknownDocument(reference)
+        return match[0]
+
+    async def passage(self, doc: DocumentRecord, paragraph: int) -> list[PassageRecord]:
+        """The passages of one paragraph of a document (several when it was windowed)."""
+        return [p for p in await self.store.document_passages(doc.id) if p.paragraph == paragraph]
+
+    # -- questions -----------------------------------------------------------------------
+
+    def _check_question(self, question: str) -> str:
+        question = " ".join(question.split())
+        if not question:
+            raise QuestionError("Ask a question, for example: why were the talks cancelled?")
+        if len(question) > self.settings.max_question_chars:
+            raise QuestionError(f"That question is too long (the limit is {self.settings.max_question_chars} characters).")
+        return question
+
+    async def search(
+        self, query: str, *, guild_id: int | None = None, limit: int = 5, everything: bool = False
+    ) -> SearchResult:
+        started = time.perf_counter()
+        query = self._check_question(query)
+        index = self.index  # one snapshot for the whole request
+        terms = analyzer.analyze(query)
+        hits = index.search(terms, limit * 2, guild_id=guild_id, everything=everything)
+        passages = await self.store.get_passages(h.passage_id for h in hits)
+        ranked = _dedupe([(h, passages[h.passage_id]) for h in hits if h.passage_id in passages])[:limit]
+        sentences = {
+            s.key: s
+            for s in best_sentences(query, terms, [Candidate(h.passage_id, p.text, h.score) for h, p in ranked], index.idf)
+        }
+        sources = [_source(n, h, p, sentences.get(h.passage_id)) for n, (h, p) in enumerate(ranked, start=1)]
+        searched = int(index.visible(guild_id).sum()) if not everything else len(index)
+        return SearchResult(query, terms, sources, searched, (time.perf_counter() - started) * 1000)
+
+    async def ask(
+        self, question: str, *, guild_id: int | None = None, limit: int | None = None, everything: bool = False
+    ) -> Answer:
+        started = time.perf_counter()
+        question = self._check_question(question)
+        limit = limit or self.settings.sources
+        index = self.index
+        terms = analyzer.analyze(question)
+        searched = len(index) if everything else int(index.visible(guild_id).sum())
+
+        def done(**kwargs) -> Answer:
+            elapsed = (time.perf_counter() - started) * 1000
+            return Answer(question, terms=terms, searched=searched, elapsed_ms=elapsed, **kwargs)
+
+        if not terms:
+            return done(answer=None, sources=[], message=NOTHING_TO_LOOK_FOR)
+        hits = index.search(terms, max(10, limit * 3), guild_id=guild_id, everything=everything)
+        passages = await self.store.get_passages(h.passage_id for h in hits)
+        ranked = _dedupe([(h, passages[h.passage_id]) for h in hits if h.passage_id in passages])
+        candidates = [Candidate(h.passage_id, p.text, h.score) for h, p in ranked]
+        sentences = best_sentences(question, terms, candidates, index.idf)
+        best_of = {s.key: s for s in sentences}
+        if not sentences or sentences[0].coverage < MIN_COVERAGE:
+            closest = [_source(n, h, p, best_of.get(h.passage_id)) for n, (h, p) in enumerate(ranked[:limit], 1)]
+            return done(answer=None, sources=[], message=NOT_FOUND, closest=closest)
+        answer = sentences[0]
+        # The answering passage is source [1]; the other best passages follow in rank order.
+        order = [hp for hp in ranked if hp[0].passage_id == answer.key]
+        order += [hp for hp in ranked if hp[0].passage_id != answer.key][: limit - 1]
+        sources = [_source(n, h, p, best_of.get(h.passage_id)) for n, (h, p) in enumerate(order, start=1)]
+        return done(answer=f"{answer.sentence.text} [1]", sources=sources)
+
+
+def _dedupe(ranked: list[tuple[Hit, PassageRecord]]) -> list[tuple[Hit, PassageRecord]]:
+    """Drop passages overlapping a better-ranked one of the same document (windows overlap)."""
+    kept: list[tuple[Hit, PassageRecord]] = []
+    for hit, passage in ranked:
+        if not any(p.doc_id == passage.doc_id and p.start < passage.end and passage.start < p.end for _, p in kept):
+            kept.append((hit, passage))
+    return kept
+
+
+def _source(n: int, hit: Hit, passage: PassageRecord, sentence: ScoredSentence | None) -> Source:
+    if sentence is None:
+        sentences = split_sentences(passage.text)
+        text = snippet(passage.text, sentences[0]) if sentences else shorten(passage.text, 300)
+    else:
+        text = snippet(passage.text, sentence.sentence)
+    return Source(
+        n=n,
+        doc_id=passage.doc_id,
+        title=passage.title,
+        date=passage.date,
+        paragraph=passage.paragraph,
+        section=passage.section,
+        snippet=text,
+        score=hit.score,
+        passage_id=passage.id,
+        url=passage.url,
+    )

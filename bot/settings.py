@@ -1,0 +1,41 @@
+"""All configuration in one place: environment variables with the TALKSBOT_ prefix.
+
+Tests build ``Settings(...)`` directly; the CLI and ``create_bot()`` read the environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import platformdirs
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_db_path() -> Path:
+    return Path(platformdirs.user_data_dir("talksbot", appauthor=False)) / "talksbot.db"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TALKSBOT_", extra="ignore", frozen=True)
+
+    db: Path = Field(default_factory=default_db_path, description="SQLite store file")
+    discord_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DISCORD_TOKEN", "TALKSBOT_DISCORD_TOKEN"),
+    )
+
+    # Retrieval: BM25Okapi's parameters and how much is shown.
+    k1: float = Field(default=1.2, gt=0, le=5)
+    b: float = Field(default=0.75, ge=0, le=1)
+    sources: int = Field(default=3, ge=1, le=10, description="sources cited under an answer")
+
+    # Limits (see README, "Limits and safety").
+    max_question_chars: int = Field(default=500, ge=20, le=4000)
+    max_upload_bytes: int = Field(default=5_000_000, ge=1_000, le=100_000_000)
+    busy_timeout_s: float = Field(default=5.0, ge=0, le=120)
+
+    # Discord: per-user question cooldown (rate questions per `per` seconds).
+    question_rate: int = Field(default=4, ge=1, le=100)
+    question_per_s: float = Field(default=30.0, gt=0, le=3600)
+    uploads_per_hour: int = Field(default=20, ge=1, le=1000)

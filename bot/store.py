@@ -1,0 +1,382 @@
+"""The SQLite store: every SQL statement of the project lives here, all parameterised.
+
+One file, WAL mode, schema versioned with ``PRAGMA user_version`` and numbered migrations that
+are applied each in one transaction together with the version bump. Adding or removing a
+document is one transaction: a crash leaves the whole document or none of it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiosqlite
+
+from bot.engine.documents import ParsedDocument
+
+BUNDLED = 0  # guild_id of the bundled corpus, visible in every server and in DMs
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1: documents and their passages
+    (
+        """CREATE TABLE documents (
+            id INTEGER PRIMARY KEY,
+            guild_id INTEGER NOT NULL DEFAULT 0,
+            title TEXT NOT NULL,
+            date TEXT,
+            url TEXT,
+            added_by TEXT NOT NULL,
+            added_at TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            body TEXT NOT NULL
+        )""",
+        "CREATE UNIQUE INDEX documents_guild_hash ON documents(guild_id, content_hash)",
+        """CREATE TABLE passages (
+            id INTEGER PRIMARY KEY,
+            doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+            ordinal INTEGER NOT NULL,
+            paragraph INTEGER NOT NULL,
+            section TEXT,
+            start INTEGER NOT NULL,
+            "end" INTEGER NOT NULL,
+            text TEXT NOT NULL
+        )""",
+        "CREATE INDEX passages_doc ON passages(doc_id, ordinal)",
+    ),
+    # 2: per-server settings, the audit log of adds and removes, answer feedback, key-values
+    (
+        """CREATE TABLE ask_channels (
+            guild_id INTEGER NOT NULL,
+            channel_id INTEGER NOT NULL,
+            PRIMARY KEY (guild_id, channel_id)
+        )""",
+        """CREATE TABLE guild_settings (
+            guild_id INTEGER PRIMARY KEY,
+            admin_role_id INTEGER
+        )""",
+        """CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY,
+            guild_id INTEGER NOT NULL,
+            user_id TEXT NOT NULL,
+            action TEXT NOT NULL,
+            doc_id INTEGER NOT NULL,
+            title TEXT NOT NULL,
+            at TEXT NOT NULL
+        )""",
+        """CREATE TABLE feedback (
+            message_id INTEGER NOT NULL,
+            user_id INTEGER NOT NULL,
+            question TEXT NOT NULL,
+            helpful INTEGER NOT NULL,
+            at TEXT NOT NULL,
+            PRIMARY KEY (message_id, user_id)
+        )""",
+        "CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    ),
+)
+
+
+class StoreError(RuntimeError):
+    """The store cannot do what was asked (locked, damaged, unreadable)."""
+
+
+class DuplicateDocument(ValueError):
+    def __init__(self, existing: DocumentRecord) -> None:
+        super().__init__(f"already in the documents as #{existing.id} {existing.title!r}")
+        self.existing = existing
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentRecord:
+    id: int
+    guild_id: int
+    title: str
+    date: str | None
+    url: str | None
+    added_by: str
+    added_at: str
+    content_hash: str
+    passages: int
+
+
+@dataclass(frozen=True, slots=True)
+class PassageRecord:
+    id: int
+    doc_id: int
+    guild_id: int
+    ordinal: int
+    paragraph: int
+    section: str | None
+    start: int
+    end: int
+    text: str
+    title: str
+    date: str | None
+    url: str | None
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+_DOC_COLUMNS = """d.id, d.guild_id, d.title, d.date, d.url, d.added_by, d.added_at, d.content_hash,
+    (SELECT COUNT(*) FROM passages p WHERE p.doc_id = d.id)"""
+_PASSAGE_COLUMNS = """p.id, p.doc_id, d.guild_id, p.ordinal, p.paragraph, p.section, p.start, p."end",
+    p.text, d.title, d.date, d.url"""
+
+
+class Store:
+    """Async access to the SQLite file. Open with ``await Store.open(path)``."""
+
+    def __init__(self, connection: aiosqlite.Connection, path: Path) -> None:
+        self._db = connection
+        self.path = path
+
+    @classmethod
+    async def open(cls, path: Path | str, *, busy_timeout_s: float = 5.0) -> Store:
+        path = Path(path)
+        if str(path) != ":memory:":
+            path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a transaction is exactly
+            # what we say it is (sqlite3's implicit transactions would split migrations).
+            connection = await aiosqlite.connect(path, timeout=busy_timeout_s, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the store {path}: {exc}") from exc
+        store = cls(connection, path)
+        try:
+            await connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+            await connection.execute("PRAGMA journal_mode = WAL")
+            await connection.execute("PRAGMA foreign_keys = ON")
+            await connection.execute("PRAGMA synchronous = NORMAL")
+            await store._migrate()
+        except sqlite3.Error as exc:
+            await connection.close()
+            raise StoreError(_describe(exc, path)) from exc
+        return store
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def _migrate(self) -> None:
+        (version,) = await self._one("PRAGMA user_version")
+        if version > len(MIGRATIONS):
+            raise StoreError(f"the store {self.path} is from a newer TalksBot (schema {version})")
+        for number, statements in enumerate(MIGRATIONS[version:], start=version + 1):
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in statements:
+                    await self._db.execute(statement)
+                await self._db.execute(f"PRAGMA user_version = {number}")
+                await self._db.execute("COMMIT")
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+
+    async def schema_version(self) -> int:
+        return (await self._one("PRAGMA user_version"))[0]
+
+    async def _one(self, sql: str, params: Sequence = ()) -> tuple | None:
+        async with self._db.execute(sql, params) as cursor:
+            return await cursor.fetchone()
+
+    async def _all(self, sql: str, params: Sequence = ()) -> list[tuple]:
+        async with self._db.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    # -- documents -----------------------------------------------------------------------
+
+    async def add_document(
+        self,
+        doc: ParsedDocument,
+        *,
+        guild_id: int = BUNDLED,
+        added_by: str,
+        url: str | None = None,
+    ) -> DocumentRecord:
+        """Store a document and its passages in one transaction. Raises DuplicateDocument."""
+        existing = await self.find_by_hash(doc.content_hash, guild_id)
+        if existing:
+            raise DuplicateDocument(existing)
+        added_at = _now()
+        try:
+            await self._db.execute("BEGIN IMMEDIATE")
+            cursor = await self._db.execute(
+                "INSERT INTO documents (guild_id, title, date, url, added_by, added_at, content_hash, body)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (guild_id, doc.title, doc.date, url, added_by, added_at, doc.content_hash, doc.body),
+            )
+            doc_id = cursor.lastrowid
+            await self._db.executemany(
+                'INSERT INTO passages (doc_id, ordinal, paragraph, section, start, "end", text)'
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(doc_id, p.ordinal, p.paragraph, p.section, p.start, p.end, p.text) for p in doc.passages],
+            )
+            if guild_id != BUNDLED:
+                await self._audit(guild_id, added_by, "add", doc_id, doc.title, added_at)
+            await self._db.execute("COMMIT")
+        except sqlite3.IntegrityError:
+            await self._rollback()
+            existing = await self.find_by_hash(doc.content_hash, guild_id)
+            if existing:
+                raise DuplicateDocument(existing) from None
+            raise
+        except sqlite3.Error as exc:
+            await self._rollback()
+            raise StoreError(_describe(exc, self.path)) from exc
+        except BaseException:
+            await self._rollback()
+            raise
+        return DocumentRecord(
+            doc_id, guild_id, doc.title, doc.date, url, added_by, added_at, doc.content_hash, len(doc.passages)
+        )
+
+    async def remove_document(self, doc_id: int, *, removed_by: str) -> DocumentRecord | None:
+        record = await self.get_document(doc_id)
+        if record is None:
+            return None
+        try:
+            await self._db.execute("BEGIN IMMEDIATE")
+            await self._db.execute("DELETE FROM passages WHERE doc_id = ?", (doc_id,))
+            await self._db.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+            if record.guild_id != BUNDLED:
+                await self._audit(record.guild_id, removed_by, "remove", doc_id, record.title, _now())
+            await self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            await self._rollback()
+            raise StoreError(_describe(exc, self.path)) from exc
+        except BaseException:
+            await self._rollback()
+            raise
+        return record
+
+    async def _rollback(self) -> None:
+        if self._db.in_transaction:
+            await self._db.execute("ROLLBACK")
+
+    async def _audit(self, guild_id: int, user: str, action: str, doc_id: int, title: str, at: str) -> None:
+        await self._db.execute(
+            "INSERT INTO audit_log (guild_id, user_id, action, doc_id, title, at) VALUES (?, ?, ?, ?, ?, ?)",
+            (guild_id, user, action, doc_id, title, at),
+        )
+
+    async def find_by_hash(self, content_hash: str, guild_id: int) -> DocumentRecord | None:
+        row = await self._one(
+            f"SELECT {_DOC_COLUMNS} FROM documents d WHERE d.content_hash = ? AND d.guild_id = ?",
+            (content_hash, guild_id),
+        )
+        return DocumentRecord(*row) if row else None
+
+    async def get_document(self, doc_id: int) -> DocumentRecord | None:
+        row = await self._one(f"SELECT {_DOC_COLUMNS} FROM documents d WHERE d.id = ?", (doc_id,))
+        return DocumentRecord(*row) if row else None
+
+    async def document_body(self, doc_id: int) -> str | None:
+        row = await self._one("SELECT body FROM documents WHERE id = ?", (doc_id,))
+        return row[0] if row else None
+
+    async def list_documents(self, guild_id: int | None = None) -> list[DocumentRecord]:
+        """Documents visible in ``guild_id`` (bundled + that server's); all of them for None."""
+        if guild_id is None:
+            rows = await self._all(f"SELECT {_DOC_COLUMNS} FROM documents d ORDER BY d.id")
+        else:
+            rows = await self._all(
+                f"SELECT {_DOC_COLUMNS} FROM documents d WHERE d.guild_id IN (?, ?) ORDER BY d.id",
+                (BUNDLED, guild_id),
+            )
+        return [DocumentRecord(*row) for row in rows]
+
+    async def count_documents(self) -> int:
+        return (await self._one("SELECT COUNT(*) FROM documents"))[0]
+
+    # -- passages ------------------------------------------------------------------------
+
+    async def all_passages(self) -> list[PassageRecord]:
+        rows = await self._all(
+            f"SELECT {_PASSAGE_COLUMNS} FROM passages p JOIN documents d ON d.id = p.doc_id ORDER BY p.id"
+        )
+        return [PassageRecord(*row) for row in rows]
+
+    async def document_passages(self, doc_id: int) -> list[PassageRecord]:
+        rows = await self._all(
+            f"SELECT {_PASSAGE_COLUMNS} FROM passages p JOIN documents d ON d.id = p.doc_id"
+            " WHERE p.doc_id = ? ORDER BY p.ordinal",
+            (doc_id,),
+        )
+        return [PassageRecord(*row) for row in rows]
+
+    async def get_passages(self, passage_ids: Iterable[int]) -> dict[int, PassageRecord]:
+        ids = list(passage_ids)
+        if not ids:
+            return {}
+        marks = ", ".join("?" * len(ids))
+        rows = await self._all(
+            f"SELECT {_PASSAGE_COLUMNS} FROM passages p JOIN documents d ON d.id = p.doc_id WHERE p.id IN ({marks})",
+            ids,
+        )
+        return {row[0]: PassageRecord(*row) for row in rows}
+
+    # -- server settings, feedback, key-values --------------------------------------------
+
+    async def ask_channels(self, guild_id: int) -> set[int]:
+        rows = await self._all("SELECT channel_id FROM ask_channels WHERE guild_id = ?", (guild_id,))
+        return {row[0] for row in rows}
+
+    async def set_ask_channel(self, guild_id: int, channel_id: int, enabled: bool) -> None:
+        if enabled:
+            sql = "INSERT OR IGNORE INTO ask_channels (guild_id, channel_id) VALUES (?, ?)"
+        else:
+            sql = "DELETE FROM ask_channels WHERE guild_id = ? AND channel_id = ?"
+        await self._db.execute(sql, (guild_id, channel_id))
+
+    async def admin_role(self, guild_id: int) -> int | None:
+        row = await self._one("SELECT admin_role_id FROM guild_settings WHERE guild_id = ?", (guild_id,))
+        return row[0] if row else None
+
+    async def set_admin_role(self, guild_id: int, role_id: int | None) -> None:
+        await self._db.execute(
+            "INSERT INTO guild_settings (guild_id, admin_role_id) VALUES (?, ?)"
+            " ON CONFLICT(guild_id) DO UPDATE SET admin_role_id = excluded.admin_role_id",
+            (guild_id, role_id),
+        )
+
+    async def audit_log(self, guild_id: int) -> list[tuple[str, str, int, str, str]]:
+        return await self._all(
+            "SELECT user_id, action, doc_id, title, at FROM audit_log WHERE guild_id = ? ORDER BY id",
+            (guild_id,),
+        )
+
+    async def record_feedback(self, message_id: int, user_id: int, question: str, helpful: bool) -> None:
+        await self._db.execute(
+            "INSERT INTO feedback (message_id, user_id, question, helpful, at) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT(message_id, user_id) DO UPDATE SET helpful = excluded.helpful, at = excluded.at",
+            (message_id, user_id, question, int(helpful), _now()),
+        )
+
+    async def feedback(self) -> list[tuple[int, int, str, int]]:
+        return await self._all("SELECT message_id, user_id, question, helpful FROM feedback ORDER BY at")
+
+    async def get_value(self, key: str) -> str | None:
+        row = await self._one("SELECT value FROM kv WHERE key = ?", (key,))
+        return row[0] if row else None
+
+    async def set_value(self, key: str, value: str) -> None:
+        await self._db.execute(
+            "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    async def integrity_check(self) -> str:
+        return (await self._one("PRAGMA integrity_check"))[0]
+
+
+def _describe(exc: sqlite3.Error, path: Path) -> str:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return f"the store {path} is locked by another process; try again when it is done"
+    if "not a database" in text or "malformed" in text:
+        return f"the store {path} is damaged or not a TalksBot store"
+    return f"store error ({path}): {text}"
