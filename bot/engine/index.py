@@ -152,6 +152,17 @@ class PassageIndex:
         ranked = rank(scores, k, np.flatnonzero(matched))
         return [Hit(row, int(self.passage_ids[row]), int(self.doc_ids[row]), score) for row, score in ranked]
 
+    def search_documents(self, terms: Sequence[str], k: int) -> list[tuple[int, float]]:
+        """The k best documents (all servers), each ranked by its best passage: (doc id, score)."""
+        if not len(self) or not terms:
+            return []
+        scores = self.scores(terms)
+        rows = np.flatnonzero(scores > 0)
+        order = rows[np.lexsort((rows, -scores[rows]))]  # best passage first, ties by position
+        _, first = np.unique(self.doc_ids[order], return_index=True)
+        best_rows = order[np.sort(first)][:k]
+        return [(int(self.doc_ids[row]), float(scores[row])) for row in best_rows]
+
 
 def _floored_idf(idf: np.ndarray) -> np.ndarray:
     """rank_bm25's idf with a positive floor, so a matching passage never loses to a non-matching one.

@@ -185,6 +185,35 @@ class Engine:
             self.index = await asyncio.to_thread(self.index.with_changes, added=passages)
         return record
 
+    async def add_many(
+        self, items: list[tuple[str, str | None]], *, added_by: str, progress=None
+    ) -> list[int | None]:
+        """Add many (text, title) documents, each in its own transaction, then index them at once.
+
+        Returns each item's document id (the existing one for a duplicate, None if refused).
+        """
+        ids: list[int | None] = []
+        new_ids: list[int] = []
+        for text, title in items:
+            try:
+                parsed = await asyncio.to_thread(parse_text, text, title=title)
+                record = await self.store.add_document(parsed, guild_id=BUNDLED, added_by=added_by)
+                new_ids.append(record.id)
+                ids.append(record.id)
+            except DuplicateDocument as exc:
+                ids.append(exc.existing.id)
+            except DocumentError as exc:
+                log.warning("not added (%s): %s", title, exc)
+                ids.append(None)
+            if progress is not None:
+                progress.update(1)
+        if progress is not None:
+            progress.close()
+        async with self._index_lock:
+            passages = [p for doc_id in new_ids for p in await self.store.document_passages(doc_id)]
+            self.index = await asyncio.to_thread(self.index.with_changes, added=passages)
+        return ids
+
     async def remove(self, doc_id: int, *, removed_by: str) -> DocumentRecord | None:
         record = await self.store.remove_document(doc_id, removed_by=removed_by)
         if record is not None:

@@ -1,0 +1,145 @@
+"""``talksbot eval``: retrieval quality on a test collection in BEIR layout.
+
+Every corpus entry is added as a document through the engine (as ``talksbot add`` does), every
+query goes through the retrieval ``/ask`` uses, a document ranks as its best passage, and the
+metrics come from ir-measures (trec_eval's definitions), not from code of ours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import ir_measures
+from ir_measures import AP, P, R, nDCG
+from tqdm import tqdm
+
+from bot.engine import analyzer
+from bot.engine.service import Engine
+from bot.settings import Settings
+
+MEASURES = {"nDCG@10": nDCG @ 10, "MAP@100": AP @ 100, "Recall@100": R @ 100, "P@1": P @ 1}
+RUN_DEPTH = 100
+RUN_TAG = "talksbot"
+
+
+class CollectionError(ValueError):
+    """The folder is not a BEIR collection TalksBot can read."""
+
+
+@dataclass(frozen=True)
+class Collection:
+    corpus: list[dict]
+    queries: dict[str, str]
+    qrels: dict[str, dict[str, int]]
+
+
+def _jsonl(path: Path) -> list[dict]:
+    try:
+        with path.open(encoding="utf-8") as lines:
+            return [json.loads(line) for line in lines if line.strip()]
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CollectionError(f"cannot read {path}: {exc}") from None
+
+
+def load_collection(folder: Path, split: str) -> Collection:
+    corpus = _jsonl(folder / "corpus.jsonl")
+    queries = {str(q["_id"]): q["text"] for q in _jsonl(folder / "queries.jsonl")}
+    qrels: dict[str, dict[str, int]] = {}
+    qrels_path = folder / "qrels" / f"{split}.tsv"
+    try:
+        with qrels_path.open(encoding="utf-8") as rows:
+            reader = csv.reader(rows, delimiter="\t")
+            next(reader, None)  # header
+            for row in reader:
+                if len(row) >= 3:
+                    qrels.setdefault(row[0], {})[row[1]] = int(row[2])
+    except (OSError, ValueError) as exc:
+        raise CollectionError(f"cannot read {qrels_path}: {exc}") from None
+    return Collection(corpus, {qid: text for qid, text in queries.items() if qid in qrels}, qrels)
+
+
+async def ingest(engine: Engine, corpus: list[dict], *, progress: bool) -> dict[int, str]:
+    """Add every entry (title + text) as a document; returns store id -> collection id."""
+    items = [(str(entry["_id"]), entry.get("title") or "", entry.get("text") or "") for entry in corpus]
+    ids = await engine.add_many(
+        [(text, title or None) for _, title, text in items],
+        added_by="eval",
+        progress=tqdm(total=len(items), desc="adding documents", unit="doc", file=sys.stderr, disable=not progress),
+    )
+    return {doc_id: items[i][0] for i, doc_id in enumerate(ids) if doc_id is not None}
+
+
+def run_queries(engine: Engine, queries: dict[str, str], collection_ids: dict[int, str], *, progress: bool):
+    run: dict[str, list[tuple[str, float]]] = {}
+    index = engine.index
+    for qid, text in tqdm(queries.items(), desc="querying", unit="q", file=sys.stderr, disable=not progress):
+        ranked = index.search_documents(analyzer.analyze(text), RUN_DEPTH)
+        run[qid] = [(collection_ids[doc], score) for doc, score in ranked if doc in collection_ids]
+    return run
+
+
+def write_run(path: Path, run: dict[str, list[tuple[str, float]]]) -> None:
+    with path.open("w", encoding="utf-8") as out:
+        for qid, ranked in run.items():
+            for rank, (docid, score) in enumerate(ranked, start=1):
+                out.write(f"{qid} Q0 {docid} {rank} {score:.6f} {RUN_TAG}\n")
+
+
+def measure(qrels: dict[str, dict[str, int]], run: dict[str, list[tuple[str, float]]]) -> dict[str, float]:
+    # trec_eval orders by score; make the scores strictly decreasing so it keeps our rank order.
+    scored = {qid: {d: float(len(r) - i) for i, (d, _) in enumerate(r)} for qid, r in run.items()}
+    for qid in qrels:
+        scored.setdefault(qid, {})
+    results = ir_measures.calc_aggregate(list(MEASURES.values()), qrels, scored)
+    return {name: float(results[m]) for name, m in MEASURES.items()}
+
+
+async def evaluate(folder: Path, *, split: str, settings: Settings, run_path: Path, progress: bool) -> dict:
+    collection = load_collection(folder, split)
+    engine = await Engine.open(settings, seed=False)
+    try:
+        ids = await ingest(engine, collection.corpus, progress=progress)
+        run = run_queries(engine, collection.queries, ids, progress=progress)
+    finally:
+        await engine.close()
+    write_run(run_path, run)
+    metrics = measure(collection.qrels, run)
+    return {
+        "collection": str(folder),
+        "split": split,
+        "documents": len(collection.corpus),
+        "queries": len(collection.queries),
+        "run": str(run_path),
+        **metrics,
+    }
+
+
+async def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.cli import CommandError
+
+    folder: Path = args.dir
+    if not folder.is_dir():
+        raise CommandError(f"{folder} is not a folder with corpus.jsonl, queries.jsonl and qrels/")
+    run_path = args.run or Path(f"{folder.resolve().name}.run")
+    try:
+        if args.db:  # the global --db: keep the ingested store
+            report = await evaluate(folder, split=args.split, settings=settings, run_path=run_path, progress=True)
+        else:
+            with tempfile.TemporaryDirectory(prefix="talksbot-eval-") as tmp:
+                temp_settings = settings.model_copy(update={"db": Path(tmp) / "eval.db"})
+                report = await evaluate(folder, split=args.split, settings=temp_settings, run_path=run_path, progress=True)
+    except CollectionError as exc:
+        raise CommandError(str(exc)) from None
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"{report['documents']} documents, {report['queries']} queries; run file: {report['run']}")
+        for name in MEASURES:
+            print(f"{name:>10}  {report[name]:.4f}")
+    return 0
