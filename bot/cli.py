@@ -227,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="measure speed and memory on a generated corpus")
     bench.add_argument("--passages", type=_positive_int, default=100_000)
-    bench.add_argument("--queries", type=_positive_int, default=200)
+    bench.add_argument("--queries", type=_positive_int, default=100)
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(handler=cmd_bench)
     return parser

@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     )
 
     # Retrieval: BM25Okapi's parameters and how much is shown.
-    k1: float = Field(default=1.2, gt=0, le=5)
+    k1: float = Field(default=1.5, gt=0, le=5)  # rank_bm25's own default
     b: float = Field(default=0.75, ge=0, le=1)
     sources: int = Field(default=3, ge=1, le=10, description="sources cited under an answer")
 

@@ -135,8 +135,10 @@ def _blocks(body: str) -> list[tuple[int, int]]:
 
 def _windows(text: str, base: int) -> list[tuple[int, int]]:
     """Cut a long paragraph into windows on sentence boundaries, one sentence of overlap."""
+    if len(text.split()) <= LONG_PARAGRAPH_WORDS:
+        return [(base, base + len(text))]
     sentences = split_sentences(text)
-    if len(text.split()) <= LONG_PARAGRAPH_WORDS or len(sentences) < 2:
+    if len(sentences) < 2:
         return [(base, base + len(text))]
     windows, first = [], 0
     while first < len(sentences):
