@@ -148,10 +148,10 @@ class Store:
             raise StoreError(f"cannot open the store {path}: {exc}") from exc
         store = cls(connection, path)
         try:
-            await connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-            await connection.execute("PRAGMA journal_mode = WAL")
-            await connection.execute("PRAGMA foreign_keys = ON")
-            await connection.execute("PRAGMA synchronous = NORMAL")
+            await store._run(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+            await store._run("PRAGMA journal_mode = WAL")
+            await store._run("PRAGMA foreign_keys = ON")
+            await store._run("PRAGMA synchronous = NORMAL")
             await store._migrate()
         except sqlite3.Error as exc:
             await connection.close()
@@ -166,18 +166,27 @@ class Store:
         if version > len(MIGRATIONS):
             raise StoreError(f"the store {self.path} is from a newer TalksBot (schema {version})")
         for number, statements in enumerate(MIGRATIONS[version:], start=version + 1):
-            await self._db.execute("BEGIN IMMEDIATE")
+            await self._run("BEGIN IMMEDIATE")
             try:
                 for statement in statements:
-                    await self._db.execute(statement)
-                await self._db.execute(f"PRAGMA user_version = {number}")
-                await self._db.execute("COMMIT")
+                    await self._run(statement)
+                await self._run(f"PRAGMA user_version = {number}")
+                await self._run("COMMIT")
             except BaseException:
-                await self._db.execute("ROLLBACK")
+                await self._run("ROLLBACK")
                 raise
 
     async def schema_version(self) -> int:
         return (await self._one("PRAGMA user_version"))[0]
+
+    async def _run(self, sql: str, params: Sequence = ()) -> int | None:
+        """Execute one statement and close its cursor (an open cursor blocks COMMIT); the row id."""
+        async with self._db.execute(sql, params) as cursor:
+            return cursor.lastrowid
+
+    async def _run_many(self, sql: str, rows: Iterable[Sequence]) -> None:
+        async with self._db.executemany(sql, rows):
+            pass
 
     async def _one(self, sql: str, params: Sequence = ()) -> tuple | None:
         async with self._db.execute(sql, params) as cursor:
@@ -203,21 +212,20 @@ class Store:
             raise DuplicateDocument(existing)
         added_at = _now()
         try:
-            await self._db.execute("BEGIN IMMEDIATE")
-            cursor = await self._db.execute(
+            await self._run("BEGIN IMMEDIATE")
+            doc_id = await self._run(
                 "INSERT INTO documents (guild_id, title, date, url, added_by, added_at, content_hash, body)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (guild_id, doc.title, doc.date, url, added_by, added_at, doc.content_hash, doc.body),
             )
-            doc_id = cursor.lastrowid
-            await self._db.executemany(
+            await self._run_many(
                 'INSERT INTO passages (doc_id, ordinal, paragraph, section, start, "end", text)'
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(doc_id, p.ordinal, p.paragraph, p.section, p.start, p.end, p.text) for p in doc.passages],
             )
             if guild_id != BUNDLED:
                 await self._audit(guild_id, added_by, "add", doc_id, doc.title, added_at)
-            await self._db.execute("COMMIT")
+            await self._run("COMMIT")
         except sqlite3.IntegrityError:
             await self._rollback()
             existing = await self.find_by_hash(doc.content_hash, guild_id)
@@ -239,12 +247,12 @@ class Store:
         if record is None:
             return None
         try:
-            await self._db.execute("BEGIN IMMEDIATE")
-            await self._db.execute("DELETE FROM passages WHERE doc_id = ?", (doc_id,))
-            await self._db.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+            await self._run("BEGIN IMMEDIATE")
+            await self._run("DELETE FROM passages WHERE doc_id = ?", (doc_id,))
+            await self._run("DELETE FROM documents WHERE id = ?", (doc_id,))
             if record.guild_id != BUNDLED:
                 await self._audit(record.guild_id, removed_by, "remove", doc_id, record.title, _now())
-            await self._db.execute("COMMIT")
+            await self._run("COMMIT")
         except sqlite3.Error as exc:
             await self._rollback()
             raise StoreError(_describe(exc, self.path)) from exc
@@ -255,10 +263,10 @@ class Store:
 
     async def _rollback(self) -> None:
         if self._db.in_transaction:
-            await self._db.execute("ROLLBACK")
+            await self._run("ROLLBACK")
 
     async def _audit(self, guild_id: int, user: str, action: str, doc_id: int, title: str, at: str) -> None:
-        await self._db.execute(
+        await self._run(
             "INSERT INTO audit_log (guild_id, user_id, action, doc_id, title, at) VALUES (?, ?, ?, ?, ?, ?)",
             (guild_id, user, action, doc_id, title, at),
         )
@@ -330,14 +338,14 @@ class Store:
             sql = "INSERT OR IGNORE INTO ask_channels (guild_id, channel_id) VALUES (?, ?)"
         else:
             sql = "DELETE FROM ask_channels WHERE guild_id = ? AND channel_id = ?"
-        await self._db.execute(sql, (guild_id, channel_id))
+        await self._run(sql, (guild_id, channel_id))
 
     async def admin_role(self, guild_id: int) -> int | None:
         row = await self._one("SELECT admin_role_id FROM guild_settings WHERE guild_id = ?", (guild_id,))
         return row[0] if row else None
 
     async def set_admin_role(self, guild_id: int, role_id: int | None) -> None:
-        await self._db.execute(
+        await self._run(
             "INSERT INTO guild_settings (guild_id, admin_role_id) VALUES (?, ?)"
             " ON CONFLICT(guild_id) DO UPDATE SET admin_role_id = excluded.admin_role_id",
             (guild_id, role_id),
@@ -350,7 +358,7 @@ class Store:
         )
 
     async def record_feedback(self, message_id: int, user_id: int, question: str, helpful: bool) -> None:
-        await self._db.execute(
+        await self._run(
             "INSERT INTO feedback (message_id, user_id, question, helpful, at) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT(message_id, user_id) DO UPDATE SET helpful = excluded.helpful, at = excluded.at",
             (message_id, user_id, question, int(helpful), _now()),
@@ -364,7 +372,7 @@ class Store:
         return row[0] if row else None
 
     async def set_value(self, key: str, value: str) -> None:
-        await self._db.execute(
+        await self._run(
             "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             (key, value),
         )

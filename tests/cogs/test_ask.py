@@ -1,0 +1,145 @@
+"""Asking: /ask, mentions, replies, DMs, ask-channels, /search, /help, through the real bot."""
+
+from __future__ import annotations
+
+import discord
+import simcord
+from discord import app_commands
+
+CANCELLED = "abruptly halted in 2023"
+
+
+def only_answer(channel):
+    message = channel.last_message
+    assert message.embeds, f"expected an answer embed, got {message.content!r}"
+    return message
+
+
+async def test_slash_ask_answers_with_the_cited_sentence(simcord_env, server, seen):
+    result = await server.member.slash(server.channel, "ask", question="why were talks cancelled?")
+    reply = result.response  # the answer replaces the deferred "thinking" message
+    embed = reply.embeds[0]
+    assert embed.title == "why were talks cancelled?"
+    assert CANCELLED in embed.description and "[1]" in embed.description
+    assert embed.fields[0].name.startswith("[1] Top U.S. and Chinese Defense Officials")
+    assert "2024-01-10 - para 3" in embed.fields[0].name
+    assert "**canceled**" in embed.fields[0].value and "**talks**" in embed.fields[0].value
+    assert "passages" in embed.footer.text
+    assert not reply.ephemeral
+
+
+async def test_mention_is_answered_as_a_reply(simcord_env, server):
+    bot = simcord_env.bot
+    sent = await server.member.send(server.channel, f"{bot.user.mention} why were talks cancelled?")
+    reply = only_answer(server.channel)
+    assert reply.author.id == bot.user.id
+    assert reply.reference.message_id == sent.id
+    assert CANCELLED in reply.embeds[0].description
+
+
+async def test_bare_mention_gets_help(simcord_env, server):
+    await server.member.send(server.channel, simcord_env.bot.user.mention)
+    reply = server.channel.last_message
+    assert reply.author.id == simcord_env.bot.user.id
+    assert "/ask" in reply.content
+
+
+async def test_reply_to_an_answer_is_a_question(simcord_env, server):
+    bot = simcord_env.bot
+    await server.member.send(server.channel, f"{bot.user.mention} why were talks cancelled?")
+    answer = server.channel.last_message
+    await server.member.send(server.channel, "what did the U.S. affirm?", reply_to=answer)
+    follow = only_answer(server.channel)
+    assert "international waters" in follow.embeds[0].description
+
+
+async def test_dm_questions_are_answered(simcord_env, server):
+    await server.member.send_dm("Who met at the Pentagon?")
+    reply = server.member.user.dm_channel.last_message
+    assert "Michael Chase" in reply.embeds[0].description
+
+
+async def test_plain_messages_and_other_bots_are_ignored(simcord_env, server):
+    bot = simcord_env.bot
+    other = server.guild.add_member(simcord_env.create_user("otherbot", bot=True))
+    await server.member.send(server.channel, "why were talks cancelled?")  # not addressed to the bot
+    await other.send(server.channel, f"{bot.user.mention} why were talks cancelled?")
+    authors = [m.author.id for m in server.channel.history()]
+    assert bot.user.id not in authors
+
+
+async def test_unanswerable_question_says_so_and_what_it_looked_for(simcord_env, server, seen):
+    result = await server.member.slash(server.channel, "ask", question="What is the weather in Paris?")
+    embed = result.response.embeds[0]
+    assert "couldn't find" in embed.description
+    assert "**weather**" in embed.description and "**pari**" in embed.description
+    assert CANCELLED not in seen(embed)
+
+
+async def test_ask_channel_answers_questions_without_mention(simcord_env, server):
+    await server.admin.slash(server.channel, "corpus channel", channel=server.channel, enabled=True)
+    await server.member.send(server.channel, "nice weather today")
+    assert server.channel.last_message.author.id != simcord_env.bot.user.id
+    await server.member.send(server.channel, "why were talks cancelled?")
+    assert CANCELLED in only_answer(server.channel).embeds[0].description
+
+
+async def test_answers_in_threads(simcord_env, server):
+    bot = simcord_env.bot
+    channel = bot.get_channel(server.channel.id)
+    await channel.create_thread(name="talks", type=discord.ChannelType.public_thread)
+    await simcord_env.settle()
+    thread = next(t for t in server.channel.threads if t.name == "talks")
+    await server.member.send(thread, f"{bot.user.mention} why were talks cancelled?")
+    assert CANCELLED in thread.last_message.embeds[0].description
+
+
+async def test_search_lists_ranked_passages_with_scores(simcord_env, server):
+    result = await server.member.slash(server.channel, "search", query="Taiwan", limit=2)
+    embed = result.response.embeds[0]
+    assert len(embed.fields) == 2
+    assert all("score" in field.name for field in embed.fields)
+    assert all("**Taiwan" in field.value for field in embed.fields)
+
+
+async def test_buttons_more_sources_full_passage_and_votes(simcord_env, server):
+    result = await server.member.slash(server.channel, "ask", question="What did the talks touch on?")
+    message = result.response
+    full = await server.member.click(message, label="Full passage")
+    assert full.ephemeral
+    assert "Philippine vessels" in full.response.embeds[0].description
+    vote = await server.member.click(message, label="Helpful")
+    assert vote.ephemeral
+    store = simcord_env.bot.engine.store
+    assert [(q, helpful) for _, _, q, helpful in await store.feedback()] == [("What did the talks touch on?", 1)]
+
+
+async def test_question_cooldown_is_explained(simcord_env, server):
+    limit = simcord_env.bot.settings.question_rate
+    for _ in range(limit):
+        await server.member.slash(server.channel, "ask", question="why were talks cancelled?")
+    result = await server.member.slash(server.channel, "ask", question="why were talks cancelled?")
+    assert result.ephemeral
+    assert "try again" in result.response.content
+    simcord.assert_error(simcord_env, app_commands.CommandOnCooldown)  # seen by the tree's handler
+
+
+def sent_payloads(env):
+    """The JSON of every message the bot sent or edited (channel messages, interaction replies)."""
+    for request in env.http_requests:
+        body = request.json or {}
+        if request.method in ("POST", "PATCH") and request.path.endswith(("/messages", "/callback")) or "/webhooks/" in request.path:
+            data = body.get("data", body) if request.path.endswith("/callback") else body
+            if isinstance(data, dict) and (data.get("content") or data.get("embeds")):
+                yield data
+
+
+async def test_everything_sent_never_pings(simcord_env, server):
+    await server.member.slash(server.channel, "ask", question="why were talks cancelled?")
+    await server.member.send(server.channel, f"{simcord_env.bot.user.mention} Who met at the Pentagon?")
+    await server.member.slash(server.channel, "search", query="Taiwan")
+    payloads = list(sent_payloads(simcord_env))
+    assert len(payloads) >= 3
+    for payload in payloads:
+        assert payload["allowed_mentions"]["parse"] == []
+        assert not payload["allowed_mentions"].get("replied_user")
