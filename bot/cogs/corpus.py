@@ -52,7 +52,7 @@ class PasteModal(discord.ui.Modal, title="Add a document"):
         self.cog = cog
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
-        await interaction.response.defer(thinking=True)
+        await interaction.response.defer(ephemeral=True, thinking=True)  # errors stay private too
         record = await self.cog.add_text(interaction, str(self.text), title=str(self.doc_title))
         await interaction.followup.send(added_message(record), allowed_mentions=NO_PINGS)
 
@@ -119,7 +119,7 @@ class CorpusCog(commands.GroupCog, group_name="corpus", group_description="Manag
             raise UserFacingError(f"{file.filename} is larger than the limit of {limit // 1000:,} kB.")
         assert interaction.guild_id is not None
         self._count_upload(interaction.guild_id)
-        await interaction.response.defer(thinking=True)
+        await interaction.response.defer(ephemeral=True, thinking=True)  # errors stay private too
         data = await file.read()
         try:
             record = await self.bot.engine.add_file(
@@ -143,7 +143,7 @@ class CorpusCog(commands.GroupCog, group_name="corpus", group_description="Manag
     @app_commands.describe(document="The document (start typing its title)")
     async def remove(self, interaction: discord.Interaction, document: str) -> None:
         doc = await self._own_document(interaction, document)
-        await interaction.response.defer(thinking=True)
+        await interaction.response.defer(ephemeral=True, thinking=True)  # errors stay private too
         await self.bot.engine.remove(doc.id, removed_by=str(interaction.user.id))
         await interaction.followup.send(f"Removed `#{doc.id}` **{quote(doc.title)}**.", allowed_mentions=NO_PINGS)
 
@@ -197,7 +197,7 @@ class CorpusCog(commands.GroupCog, group_name="corpus", group_description="Manag
         await ensure_admin(self.bot, interaction)  # context menus do not pass the cog's check
         if not message.content.strip():
             raise UserFacingError("That message has no text to add.")
-        await interaction.response.defer(thinking=True)
+        await interaction.response.defer(ephemeral=True, thinking=True)  # errors stay private too
         title = clip(f"Message from {message.author.display_name}: {' '.join(message.content.split())}", 100)
         record = await self.add_text(interaction, message.content, title=title, url=message.jump_url)
         await interaction.followup.send(added_message(record), allowed_mentions=NO_PINGS)

@@ -1,0 +1,141 @@
+"""Admin document commands: adds, removes, permissions, server separation, hostile documents."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import simcord
+
+NOTE = b"""Harbor Festival Notes
+
+The harbor festival was moved to Saturday because the storm damaged the main pier.
+
+Volunteers will meet at the lighthouse at nine in the morning.
+"""
+
+
+async def add_note(server, data: bytes = NOTE, **options):
+    return await server.admin.slash(server.channel, "corpus add", file=("harbor.txt", data), **options)
+
+
+async def test_admin_adds_a_file_that_members_can_ask_about(simcord_env, server):
+    added = await add_note(server, date="2024-05-01")
+    assert "Added" in added.response.content and "Harbor Festival Notes" in added.response.content
+    result = await server.member.slash(server.channel, "ask", question="Why was the festival moved?")
+    embed = result.response.embeds[0]
+    assert "storm damaged the main pier" in embed.description
+    assert embed.fields[0].name == "[1] Harbor Festival Notes - 2024-05-01 - para 1"
+    log = await simcord_env.bot.engine.store.audit_log(server.guild.id)
+    assert [(user, action, title) for user, action, _, title, _ in log] == [
+        (str(server.admin.id), "add", "Harbor Festival Notes")
+    ]
+
+
+async def test_members_cannot_see_or_use_admin_commands(simcord_env, server):
+    assert not any(name.startswith("corpus") for name in server.member.available_commands(server.channel))
+    with pytest.raises(simcord.SetupError):
+        await server.member.slash(server.channel, "corpus add", file=("x.txt", NOTE))
+
+
+async def test_bot_refuses_non_admins_even_when_discord_lets_them_in(simcord_env, server):
+    # A server owner may open the commands to everyone in the server settings: the bot checks again.
+    corpus = next(c for c in await simcord_env.bot.tree.fetch_commands() if c.name == "corpus")
+    server.guild.set_command_permissions(corpus, {server.member: True})
+    refused = await server.member.slash(server.channel, "corpus add", file=("harbor.txt", NOTE))
+    assert refused.ephemeral and "Manage Server" in refused.response.content
+    await add_note(server)
+    [doc] = [d for d in await simcord_env.bot.engine.documents(server.guild.id) if d.guild_id]
+    refused = await server.member.slash(server.channel, "corpus remove", document=str(doc.id))
+    assert refused.ephemeral and "Manage Server" in refused.response.content
+    assert len(await simcord_env.bot.engine.documents(server.guild.id)) == 2
+    simcord.assert_error(simcord_env, Exception)  # the NotAdmin failures went through the tree's handler
+
+
+async def test_documents_stay_in_their_server(simcord_env, server, other_server):
+    await add_note(server)
+    elsewhere = await other_server.member.slash(other_server.channel, "ask", question="Why was the festival moved?")
+    assert elsewhere.response.embeds[0].description.startswith("I couldn't find")
+    found = await other_server.member.slash(other_server.channel, "search", query="harbor festival storm")
+    assert "Harbor" not in str(found.response.embeds[0].to_dict())
+    listed = await other_server.member.slash(other_server.channel, "documents")
+    assert "Harbor" not in listed.response.embeds[0].description
+    choices = await other_server.member.autocomplete(other_server.channel, "source", "document", "Harbor")
+    assert choices == []
+    # ... and the bundled article is everywhere.
+    bundled = await other_server.member.slash(other_server.channel, "ask", question="why were talks cancelled?")
+    assert "abruptly halted" in bundled.response.embeds[0].description
+
+
+async def test_admin_removes_a_document(simcord_env, server):
+    await add_note(server)
+    choices = await server.admin.autocomplete(server.channel, "corpus remove", "document", "harb")
+    assert [c["name"] for c in choices] == [choices[0]["name"]] and "Harbor Festival Notes" in choices[0]["name"]
+    removed = await server.admin.slash(server.channel, "corpus remove", document=choices[0]["value"])
+    assert "Removed" in removed.response.content
+    result = await server.member.slash(server.channel, "ask", question="Why was the festival moved?")
+    assert result.response.embeds[0].description.startswith("I couldn't find")
+
+
+async def test_duplicate_upload_is_reported_not_stored(simcord_env, server):
+    await add_note(server)
+    again = await add_note(server)
+    assert again.ephemeral and "already here" in again.response.content
+    assert len(await simcord_env.bot.engine.documents(server.guild.id)) == 2
+    simcord_env.errors  # noqa: B018  (the refusal went through the tree's handler)
+
+
+async def test_refused_upload_changes_nothing(simcord_env, server):
+    binary = await server.admin.slash(server.channel, "corpus add", file=("x.txt", b"\x00\x01\x02binary" * 50))
+    assert binary.ephemeral and "binary" in binary.response.content
+    bad_date = await add_note(server, date="2024-13-45")
+    assert bad_date.ephemeral and "date" in bad_date.response.content
+    assert len(await simcord_env.bot.engine.documents(server.guild.id)) == 1
+    simcord_env.errors  # noqa: B018
+
+
+async def test_document_text_cannot_ping_or_inject_markdown(simcord_env, server):
+    hostile = b"Ping Test\n\nThe mayor said @everyone should read [this](https://evil.example) about the <@123> parade budget."
+    await server.admin.slash(server.channel, "corpus add", file=("ping.txt", hostile))
+    await server.member.send(server.channel, f"{simcord_env.bot.user.mention} what about the parade budget?")
+    reply = server.channel.last_message
+    embed = reply.embeds[0]
+    assert "everyone" in embed.description
+    assert not reply.mention_everyone
+    assert re.search(r"(?<!\\)\[this\]\(", embed.description) is None  # the masked link is escaped
+    assert "\\[this]" in embed.description
+
+
+async def test_long_document_answers_stay_within_discord_limits(simcord_env, server):
+    filler = " ".join(f"The committee reviewed budget line {i} and approved it without changes." for i in range(400))
+    text = f"Budget Review\n\n{filler}\n\nThe treasurer resigned because the audit found missing receipts.\n".encode()
+    await server.admin.slash(server.channel, "corpus add", file=("budget.txt", text))
+    result = await server.member.slash(server.channel, "ask", question="why did the treasurer resign?")
+    embed = result.response.embeds[0]
+    assert "missing receipts" in embed.description
+    assert len(embed) <= 6000 and len(embed.description) <= 4096
+    assert all(len(f.value) <= 1024 and len(f.name) <= 256 for f in embed.fields)
+    searched = await server.member.slash(server.channel, "search", query="committee budget approved", limit=10)
+    embed = searched.response.embeds[0]
+    assert len(embed.fields) == 10 and len(embed) <= 6000
+
+
+async def test_paste_modal_adds_a_document(simcord_env, server):
+    shown = await server.admin.slash(server.channel, "corpus paste")
+    ids = {c["label"]: c["custom_id"] for row in shown.modal["components"] for c in row["components"]}
+    submitted = await server.admin.submit_modal(
+        shown, {ids["Title"]: "Ferry Schedule", ids["Text"]: "The ferry leaves at noon because of low tide."}
+    )
+    assert "Ferry Schedule" in submitted.response.content
+    result = await server.member.slash(server.channel, "ask", question="When does the ferry leave?")
+    assert "noon" in result.response.embeds[0].description
+
+
+async def test_add_to_corpus_message_menu(simcord_env, server):
+    message = await server.member.send(server.channel, "The bake sale raised 400 dollars for the library roof.")
+    added = await server.admin.context_menu(server.channel, "Add to corpus", message)
+    assert "Added" in added.response.content
+    docs = [d for d in await simcord_env.bot.engine.documents(server.guild.id) if d.guild_id]
+    assert docs[0].url and str(message.id) in docs[0].url
+    result = await server.member.slash(server.channel, "ask", question="How much did the bake sale raise?")
+    assert "400 dollars" in result.response.embeds[0].description

@@ -1,0 +1,40 @@
+"""Lookups: /source with autocomplete, /documents with pages, /help."""
+
+from __future__ import annotations
+
+
+async def test_source_autocomplete_and_paragraph(simcord_env, server):
+    choices = await server.member.autocomplete(server.channel, "source", "document", "top u.s.")
+    assert len(choices) == 1
+    assert len(choices[0]["name"]) <= 100 and choices[0]["name"].startswith("#1 Top U.S. and Chinese")
+    result = await server.member.slash(server.channel, "source", document=choices[0]["value"], paragraph=3)
+    embed = result.response.embeds[0]
+    assert embed.title.endswith("para 3")
+    assert "abruptly halted in 2023" in embed.description
+    assert "Resumption After a Tense Delay" in embed.footer.text
+
+
+async def test_source_unknown_document_or_paragraph_is_a_short_private_error(simcord_env, server):
+    missing = await server.member.slash(server.channel, "source", document="no such thing")
+    assert missing.ephemeral and "no document" in missing.response.content
+    too_far = await server.member.slash(server.channel, "source", document="1", paragraph=99)
+    assert too_far.ephemeral and "paragraphs 1 to 5" in too_far.response.content
+    assert len(simcord_env.errors) == 2  # both went through the tree's handler
+
+
+async def test_documents_pages_with_buttons(simcord_env, server):
+    engine = simcord_env.bot.engine
+    for i in range(12):
+        await engine.add_text(f"Notice {i}\n\nThe notice number {i} is about parking.", guild_id=server.guild.id, added_by="t")
+    listed = await server.member.slash(server.channel, "documents")
+    assert listed.ephemeral
+    first = listed.response.embeds[0]
+    assert "Page 1 of 2" in first.footer.text and first.description.count("\n") == 9
+    turned = await server.member.click(listed.response, label="Next")
+    assert "Page 2 of 2" in turned.response.embeds[0].footer.text
+    assert "Notice 11" in turned.response.embeds[0].description
+
+
+async def test_help_is_short_and_private(simcord_env, server):
+    result = await server.member.slash(server.channel, "help")
+    assert result.ephemeral and "/ask" in result.response.content and len(result.response.content) < 1000
