@@ -156,6 +156,9 @@ class Store:
         except sqlite3.Error as exc:
             await connection.close()
             raise StoreError(_describe(exc, path)) from exc
+        except BaseException:
+            await connection.close()
+            raise
         return store
 
     async def close(self) -> None:

@@ -81,11 +81,15 @@ def _part_word(part: str) -> tuple[str, bool] | None:
 
 def _chunk_words(chunk: str) -> list[tuple[str, bool]]:
     """Words of one chunk: its parts, then the joined compound if it had several parts."""
-    chunk = unicodedata.normalize("NFKC", chunk).translate(_FOLD)
-    parts = [p for p in chunk.split("-") if p]
-    words = [w for w in map(_part_word, parts) if w is not None]
-    if len(words) > 1:
-        words.append(("".join(w for w, _ in words), False))
+    # NFKC can turn one character into several words ("ﷺ") or bring in punctuation ("ͺ" -> " ι"),
+    # so the normalized text is cut into chunks again.
+    words: list[tuple[str, bool]] = []
+    for normalized in _CHUNK.finditer(unicodedata.normalize("NFKC", chunk).translate(_FOLD)):
+        parts = [p for p in normalized.group().split("-") if p]
+        found = [w for w in map(_part_word, parts) if w is not None]
+        if len(found) > 1:
+            found.append(("".join(w for w, _ in found), False))
+        words.extend(found)
     return words
 
 

@@ -64,8 +64,8 @@ class BM25Core:
         self.vocabulary_size = vocabulary_size
         doc_len = np.diff(offsets).astype(np.int64)
         self.doc_len = doc_len
-        if self.corpus_size == 0:
-            self.avgdl = 0.0
+        if self.corpus_size == 0 or vocabulary_size == 0:  # nothing to find (rank_bm25 would divide by 0)
+            self.avgdl = float(doc_len.mean()) if self.corpus_size else 0.0
             self.idf = np.zeros(vocabulary_size)
             self.postings = Postings(np.zeros(vocabulary_size + 1, np.int64), np.zeros(0, np.int32), np.zeros(0))
             return

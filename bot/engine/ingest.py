@@ -79,9 +79,9 @@ def _checked(text: str, filename: str) -> str:
 
 
 def _html_text(html: str, filename: str) -> ExtractedText:
-    from selectolax.parser import HTMLParser
+    from selectolax.lexbor import LexborHTMLParser
 
-    tree = HTMLParser(html)
+    tree = LexborHTMLParser(html)
     title_node = tree.css_first("title")
     title = title_node.text(strip=True) if title_node else None
     for node in tree.css("script, style, noscript, template, svg, head, nav, footer"):
