@@ -1,0 +1,163 @@
+"""The BM25 core must give exactly rank_bm25's BM25Okapi scores, and rank them deterministically."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import assume, example, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+from rank_bm25 import BM25Okapi
+
+from bot.engine.bm25 import BM25Core, okapi_idf, rank
+from bot.settings import Settings
+
+DEFAULTS = Settings.model_construct()  # field defaults only; no environment, no store
+WORDS = list("abcdefg")
+ABSENT = ["x", "y", "zz"]
+
+
+def build_core(corpus: list[list[str]], k1: float, b: float) -> tuple[BM25Core, dict[str, int]]:
+    """Term ids in order of first occurrence, as the core requires (and PassageIndex does)."""
+    ids: dict[str, int] = {}
+    flat = [ids.setdefault(word, len(ids)) for doc in corpus for word in doc]
+    offsets = np.zeros(len(corpus) + 1, np.int64)
+    np.cumsum([len(doc) for doc in corpus], out=offsets[1:])
+    return BM25Core(np.array(flat, np.int32), offsets, len(ids), k1=k1, b=b), ids
+
+
+def core_scores(corpus, query, k1, b) -> np.ndarray:
+    core, ids = build_core(corpus, k1, b)
+    return core.scores([ids.get(word, -1) for word in query])
+
+
+docs = st.lists(st.sampled_from(WORDS), max_size=12)
+corpora = st.lists(docs, min_size=1, max_size=9).filter(lambda c: any(c))
+
+
+@st.composite
+def half_corpora(draw):
+    """Corpora where the term "h" is in exactly half the documents (rank_bm25's idf is 0)."""
+    n = draw(st.integers(min_value=1, max_value=5)) * 2
+    corpus = [draw(st.lists(st.sampled_from(WORDS), min_size=1, max_size=8)) for _ in range(n)]
+    chosen = draw(st.permutations(range(n)))[: n // 2]
+    for i in chosen:
+        position = draw(st.integers(min_value=0, max_value=len(corpus[i])))
+        corpus[i] = corpus[i][:position] + ["h"] + corpus[i][position:]
+    return corpus
+
+
+queries = st.lists(st.sampled_from(WORDS + ["h"] + ABSENT), max_size=8)
+k1s = st.sampled_from([DEFAULTS.k1, 1.5, 0.5, 2.0]) | st.floats(min_value=0.01, max_value=5)
+bs = st.sampled_from([DEFAULTS.b, 0.0, 1.0]) | st.floats(min_value=0, max_value=1)
+
+
+@given(corpus=corpora | half_corpora(), query=queries, k1=k1s, b=bs)
+@example(corpus=[["a", "b"], ["c"]], query=["a", "a", "x"], k1=DEFAULTS.k1, b=DEFAULTS.b)  # idf exactly 0
+@example(corpus=[["a", "b"], ["a"], ["a", "c"]], query=["a", "c", "a"], k1=1.2, b=0.75)  # negative idf
+@example(corpus=[["a"], [], ["b", "b", "a"]], query=["b"], k1=1.2, b=0.75)  # an empty document
+@hsettings(max_examples=400, deadline=None)
+def test_scores_equal_rank_bm25_exactly(corpus, query, k1, b):
+    # rank_bm25 divides 0 by 0 (NaN) for an empty document when b == 1; the core gives 0 there.
+    assume(not (b == 1.0 and any(not doc for doc in corpus)))
+    expected = BM25Okapi(corpus, k1=k1, b=b).get_scores(query)
+    actual = core_scores(corpus, query, k1, b)
+    assert actual.shape == expected.shape
+    assert np.array_equal(actual, expected), (actual, expected)
+
+
+@given(corpus=half_corpora(), query=queries)
+@hsettings(max_examples=100, deadline=None)
+def test_half_corpora_at_default_parameters(corpus, query):
+    okapi = BM25Okapi(corpus, k1=DEFAULTS.k1, b=DEFAULTS.b)
+    assert okapi.idf["h"] == 0.0
+    expected = okapi.get_scores(query + ["h"])
+    assert np.array_equal(core_scores(corpus, query + ["h"], DEFAULTS.k1, DEFAULTS.b), expected)
+
+
+def test_idf_equals_rank_bm25_including_negative_floor():
+    corpus = [["a", "b"], ["a"], ["a", "c"], ["d"]]
+    core, ids = build_core(corpus, DEFAULTS.k1, DEFAULTS.b)
+    okapi = BM25Okapi(corpus)
+    assert okapi.idf["a"] < 0 or okapi.idf["a"] == okapi.epsilon * okapi.average_idf
+    assert [core.idf[ids[w]] for w in "abcd"] == [okapi.idf[w] for w in "abcd"]
+
+
+def test_okapi_idf_is_order_sensitive_like_rank_bm25():
+    # rank_bm25 sums idfs in first-occurrence order; the helper must be fed that order.
+    dfs = [3, 1, 2, 4, 1]
+    okapi = BM25Okapi([["t0", "t1", "t2", "t3"], ["t0", "t2", "t3"], ["t0", "t3", "t4"], ["t3"], []])
+    assert list(okapi_idf(dfs, 5, 0.25)) == [okapi.idf[f"t{i}"] for i in range(5)]
+
+
+def test_unknown_and_empty_queries_score_zero():
+    core, ids = build_core([["a", "b"], ["c"]], 1.2, 0.75)
+    assert np.array_equal(core.scores([-1, -1]), np.zeros(2))
+    assert np.array_equal(core.scores([]), np.zeros(2))
+
+
+def test_empty_corpus():
+    core = BM25Core(np.zeros(0, np.int32), np.zeros(1, np.int64), 0)
+    assert core.scores([]).shape == (0,)
+    assert core.top_k([], 3) == []
+
+
+def test_term_postings_lists_only_containing_passages():
+    core, ids = build_core([["a", "b"], ["c"], ["a", "a"]], 1.2, 0.75)
+    passages, parts = core.term_postings(ids["a"])
+    assert list(passages) == [0, 2]
+    assert parts[1] > parts[0]  # two occurrences in a document of the same length
+
+
+# -- ranking ----------------------------------------------------------------------------------
+
+
+def test_rank_breaks_ties_by_position():
+    scores = np.array([1.0, 2.0, 2.0, 1.0, 2.0])
+    assert rank(scores, 5) == [(1, 2.0), (2, 2.0), (4, 2.0), (0, 1.0), (3, 1.0)]
+    assert rank(scores, 2) == [(1, 2.0), (2, 2.0)]
+    assert rank(scores, 4) == [(1, 2.0), (2, 2.0), (4, 2.0), (0, 1.0)]
+
+
+def test_rank_ties_at_the_cut():
+    scores = np.array([3.0, 1.0, 1.0, 1.0, 1.0])
+    assert rank(scores, 2) == [(0, 3.0), (1, 1.0)]
+
+
+def test_rank_with_candidates():
+    scores = np.array([5.0, 2.0, 2.0, 9.0, 2.0])
+    assert rank(scores, 2, np.array([4, 2, 1])) == [(1, 2.0), (2, 2.0)]
+    assert rank(scores, 10, np.array([4, 0])) == [(0, 5.0), (4, 2.0)]
+    assert rank(scores, 3, np.array([], np.int64)) == []
+
+
+@pytest.mark.parametrize("k", [0, -1])
+def test_rank_non_positive_k(k):
+    assert rank(np.array([1.0, 2.0]), k) == []
+
+
+@given(
+    values=st.lists(st.sampled_from([0.0, 0.5, 1.0, 1.5, -0.25]), min_size=1, max_size=30),
+    k=st.integers(min_value=1, max_value=35),
+    data=st.data(),
+)
+@hsettings(max_examples=200, deadline=None)
+def test_rank_equals_stable_sort(values, k, data):
+    scores = np.array(values)
+    candidates = np.array(
+        sorted(data.draw(st.sets(st.integers(0, len(values) - 1)))), np.int64
+    )
+    expected = [(int(i), float(scores[i])) for i in np.argsort(-scores, kind="stable")[:k]]
+    assert rank(scores, k) == expected
+    order = candidates[np.argsort(-scores[candidates], kind="stable")][:k]
+    assert rank(scores, k, candidates) == [(int(i), float(scores[i])) for i in order]
+
+
+@given(corpus=corpora | half_corpora(), query=queries, k=st.integers(min_value=1, max_value=12))
+@hsettings(max_examples=200, deadline=None)
+def test_top_k_equals_stable_sort_of_get_scores(corpus, query, k):
+    core, ids = build_core(corpus, DEFAULTS.k1, DEFAULTS.b)
+    expected_scores = BM25Okapi(corpus, k1=DEFAULTS.k1, b=DEFAULTS.b).get_scores(query)
+    order = np.argsort(-expected_scores, kind="stable")[:k]
+    expected = [(int(i), float(expected_scores[i])) for i in order]
+    assert core.top_k([ids.get(w, -1) for w in query], k) == expected

@@ -1,0 +1,105 @@
+"""Uploaded bytes to text: encodings, HTML, and refusing what is not a document."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.engine.documents import DocumentError
+from bot.engine.ingest import UploadError, extract_text
+
+LIMIT = 1_000_000
+TEXT = "Café talks resumed at the Pentagon.\n\nChina’s delegation attended."
+
+
+def test_plain_utf8_text():
+    result = extract_text(TEXT.encode("utf-8"), "notes.txt", max_bytes=LIMIT)
+    assert result.text == TEXT
+    assert result.title is None
+
+
+def test_markdown_and_unknown_suffix_are_read_as_text():
+    assert extract_text(TEXT.encode(), "notes.md", max_bytes=LIMIT).text == TEXT
+    assert extract_text(TEXT.encode(), "README", max_bytes=LIMIT).text == TEXT
+
+
+def test_utf8_bom_is_removed():
+    result = extract_text(TEXT.encode("utf-8-sig"), "notes.txt", max_bytes=LIMIT)
+    assert result.text == TEXT
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        TEXT.encode("utf-16"),  # with the platform's BOM
+        b"\xff\xfe" + TEXT.encode("utf-16-le"),
+        b"\xfe\xff" + TEXT.encode("utf-16-be"),
+    ],
+    ids=["utf-16", "utf-16-le-bom", "utf-16-be-bom"],
+)
+def test_utf16_with_bom(data):
+    assert extract_text(data, "notes.txt", max_bytes=LIMIT).text == TEXT
+
+
+@pytest.mark.parametrize(
+    ("data", "name"),
+    [
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)), "scan.txt"),
+        (b"text with a \x00 NUL byte", "notes.txt"),
+        (bytes(range(1, 32)) * 20, "data.bin"),
+    ],
+    ids=["png-bytes", "nul-byte", "control-characters"],
+)
+def test_binary_is_refused(data, name):
+    with pytest.raises(UploadError, match="binary"):
+        extract_text(data, name, max_bytes=LIMIT)
+
+
+def test_unsupported_suffix_is_refused():
+    with pytest.raises(UploadError, match="not supported"):
+        extract_text(b"PK\x03\x04 something", "report.docx", max_bytes=LIMIT)
+
+
+@pytest.mark.parametrize("data", [b"", b"   \n\t \n"])
+def test_empty_upload_is_refused(data):
+    with pytest.raises(UploadError, match="empty"):
+        extract_text(data, "notes.txt", max_bytes=LIMIT)
+
+
+def test_too_large_upload_is_refused():
+    with pytest.raises(UploadError, match="larger than the limit"):
+        extract_text(b"x" * 2001, "notes.txt", max_bytes=2000)
+
+
+def test_upload_error_is_a_document_error():
+    # the command line and the bot catch DocumentError: an upload problem is one line, not a crash
+    assert issubclass(UploadError, DocumentError)
+
+
+HTML = b"""<!DOCTYPE html>
+<html><head><title>Talks Resume</title><style>p { color: red }</style>
+<script>var tracking = 1;</script></head>
+<body>
+<nav>Home | World | Sports</nav>
+<h1>Defense talks resume</h1>
+<p>U.S. and Chinese officials met at the   Pentagon.</p>
+<script>alert("ad")</script>
+<ul><li><p>A nested paragraph.</p></li></ul>
+<footer>Copyright 2024</footer>
+</body></html>"""
+
+
+def test_html_gives_title_and_block_text_without_scripts_or_chrome():
+    result = extract_text(HTML, "page.html", max_bytes=LIMIT)
+    assert result.title == "Talks Resume"
+    assert result.text.split("\n\n") == [
+        "Defense talks resume",
+        "U.S. and Chinese officials met at the Pentagon.",
+        "A nested paragraph.",
+    ]
+    for unwanted in ("tracking", "alert", "Home | World", "Copyright", "color"):
+        assert unwanted not in result.text
+
+
+def test_html_is_recognised_by_content_without_suffix():
+    result = extract_text(HTML, "download", max_bytes=LIMIT)
+    assert "Pentagon" in result.text and "<p>" not in result.text
