@@ -205,3 +205,11 @@ def test_add_html_page(run, tmp_path):
     assert "Traceback" not in added.stderr
     assert added.returncode == 0, added.stderr
     assert "Harbor Page" in run("docs").stdout
+
+
+def test_run_without_a_token_is_one_clear_line(run):
+    assert_one_line_error(run("run"), "DISCORD_TOKEN")
+
+
+def test_sync_without_a_token_is_one_clear_line(run):
+    assert_one_line_error(run("sync", "--guild", "123"), "DISCORD_TOKEN")
