@@ -179,7 +179,7 @@ def test_unknown_document(run):
 
 
 def test_adding_a_document_without_terms_keeps_the_store_usable(run, tmp_path):
-    """BUG: when no indexed passage has a term (the bundled article removed, then a note of stop
+    """Regression: when no indexed passage has a term (the bundled article removed, then a note of stop
     words with a stop-word title), building the index divides by zero in rank_bm25's _calc_idf.
     The document is already stored, so every later command crashes with a traceback at start."""
     assert run("remove", "1").returncode == 0

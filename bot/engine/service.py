@@ -258,6 +258,17 @@ class Engine:
             raise QuestionError(f"That question is too long (the limit is {self.settings.max_question_chars} characters).")
         return question
 
+    async def _retrieve(
+        self, index: PassageIndex, terms: list[str], k: int, guild_id: int | None, everything: bool
+    ) -> list[tuple[Hit, PassageRecord]]:
+        """The k best passages with their text, overlapping windows removed.
+
+        A passage removed since ``index`` was built is skipped (the store is the truth).
+        """
+        hits = index.search(terms, k, guild_id=guild_id, everything=everything)
+        passages = await self.store.get_passages(h.passage_id for h in hits)
+        return _dedupe([(h, passages[h.passage_id]) for h in hits if h.passage_id in passages])
+
     async def search(
         self, query: str, *, guild_id: int | None = None, limit: int = 5, everything: bool = False
     ) -> SearchResult:
@@ -265,9 +276,7 @@ class Engine:
         query = self._check_question(query)
         index = self.index  # one snapshot for the whole request
         terms = analyzer.analyze(query)
-        hits = index.search(terms, limit * 2, guild_id=guild_id, everything=everything)
-        passages = await self.store.get_passages(h.passage_id for h in hits)
-        ranked = _dedupe([(h, passages[h.passage_id]) for h in hits if h.passage_id in passages])[:limit]
+        ranked = (await self._retrieve(index, terms, limit * 2, guild_id, everything))[:limit]
         sentences = {
             s.key: s
             for s in best_sentences(query, terms, [Candidate(h.passage_id, p.text, h.score) for h, p in ranked], index.idf)
@@ -292,9 +301,7 @@ class Engine:
 
         if not terms:
             return done(answer=None, sources=[], message=NOTHING_TO_LOOK_FOR)
-        hits = index.search(terms, max(10, limit * 3), guild_id=guild_id, everything=everything)
-        passages = await self.store.get_passages(h.passage_id for h in hits)
-        ranked = _dedupe([(h, passages[h.passage_id]) for h in hits if h.passage_id in passages])
+        ranked = await self._retrieve(index, terms, max(10, limit * 3), guild_id, everything)
         candidates = [Candidate(h.passage_id, p.text, h.score) for h, p in ranked]
         sentences = best_sentences(question, terms, candidates, index.idf)
         best_of = {s.key: s for s in sentences}

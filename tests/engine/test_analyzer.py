@@ -216,7 +216,7 @@ def test_analyze_never_raises_and_gives_clean_terms(text):
 
 
 def test_nfkc_expansion_to_several_words_gives_separate_terms():
-    """BUG: NFKC runs after the text is cut into chunks, so a character whose NFKC form contains
+    """Regression: NFKC runs after the text is cut into chunks, so a character whose NFKC form contains
     spaces (U+FDFA ARABIC LIGATURE SALLALLAHOU ALAYHE WASALLAM) becomes one term with spaces,
     and a question spelling the words out does not meet a document using the ligature."""
     assert analyze("ﷺ") == analyze("صلى الله عليه وسلم")

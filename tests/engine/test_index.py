@@ -202,7 +202,7 @@ def test_with_changes_equals_fresh_build_on_random_corpora(texts, docs, removed,
 
 
 def test_index_of_passages_with_no_terms_can_be_built():
-    """BUG: a corpus whose passages (and first-passage titles) are only stop words has no
+    """Regression: a corpus whose passages (and first-passage titles) are only stop words has no
     vocabulary, and BM25Core hands rank_bm25's _calc_idf an empty dict: ZeroDivisionError."""
     index = build(passage(1, "It is what it is.", ordinal=0, title="Why not"))
     assert len(index) == 1
