@@ -10,6 +10,7 @@ import asyncio
 import importlib.resources
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -180,9 +181,7 @@ class Engine:
         if url is not None and not url.startswith(("http://", "https://")):
             raise DocumentError("the source URL must start with http:// or https://")
         record = await self.store.add_document(parsed, guild_id=guild_id, added_by=added_by, url=url)
-        async with self._index_lock:
-            passages = await self.store.document_passages(record.id)
-            self.index = await asyncio.to_thread(self.index.with_changes, added=passages)
+        await self._update_index(added=[record.id])
         return record
 
     async def add_many(
@@ -209,17 +208,23 @@ class Engine:
                 progress.update(1)
         if progress is not None:
             progress.close()
-        async with self._index_lock:
-            passages = [p for doc_id in new_ids for p in await self.store.document_passages(doc_id)]
-            self.index = await asyncio.to_thread(self.index.with_changes, added=passages)
+        await self._update_index(added=new_ids)
         return ids
 
     async def remove(self, doc_id: int, *, removed_by: str) -> DocumentRecord | None:
         record = await self.store.remove_document(doc_id, removed_by=removed_by)
         if record is not None:
-            async with self._index_lock:
-                self.index = await asyncio.to_thread(self.index.with_changes, removed_docs=[doc_id])
+            await self._update_index(removed=[doc_id])
         return record
+
+    async def _update_index(self, *, added: Sequence[int] = (), removed: Sequence[int] = ()) -> None:
+        """Index added documents / drop removed ones in a worker thread, then swap the index in.
+
+        Questions asked meanwhile use the old index; the lock applies each change to the latest.
+        """
+        async with self._index_lock:
+            passages = [p for doc_id in added for p in await self.store.document_passages(doc_id)]
+            self.index = await asyncio.to_thread(self.index.with_changes, added=passages, removed_docs=removed)
 
     async def documents(self, guild_id: int | None, *, everything: bool = False) -> list[DocumentRecord]:
         """Documents a server sees (bundled + its own; bundled only in DMs), or all of them."""
