@@ -8,6 +8,8 @@ can change that in their settings, so every command checks again here (``ensure_
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import discord
@@ -37,6 +39,15 @@ async def ensure_admin(bot: TalksBot, interaction: discord.Interaction) -> None:
     if role_id is not None and any(role.id == role_id for role in member.roles):
         return
     raise NotAdmin()
+
+
+@contextmanager
+def _duplicate_is_user_facing() -> Iterator[None]:
+    """Content already in this server: tell the admin where it is instead of storing it again."""
+    try:
+        yield
+    except DuplicateDocument as exc:
+        raise UserFacingError(f"That is already here as `#{exc.existing.id}` {quote(exc.existing.title)}.") from None
 
 
 def added_message(record: DocumentRecord) -> str:
@@ -93,12 +104,10 @@ class CorpusCog(commands.GroupCog, group_name="corpus", group_description="Manag
     async def add_text(self, interaction: discord.Interaction, text: str, **fields) -> DocumentRecord:
         assert interaction.guild_id is not None
         self._count_upload(interaction.guild_id)
-        try:
+        with _duplicate_is_user_facing():
             return await self.bot.engine.add_text(
                 text, guild_id=interaction.guild_id, added_by=str(interaction.user.id), **fields
             )
-        except DuplicateDocument as exc:
-            raise UserFacingError(f"That text is already here as `#{exc.existing.id}` {quote(exc.existing.title)}.") from None
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -121,7 +130,7 @@ class CorpusCog(commands.GroupCog, group_name="corpus", group_description="Manag
         self._count_upload(interaction.guild_id)
         await interaction.response.defer(ephemeral=True, thinking=True)  # errors stay private too
         data = await file.read()
-        try:
+        with _duplicate_is_user_facing():
             record = await self.bot.engine.add_file(
                 data,
                 file.filename,
@@ -131,8 +140,6 @@ class CorpusCog(commands.GroupCog, group_name="corpus", group_description="Manag
                 date=date,
                 url=url,
             )
-        except DuplicateDocument as exc:
-            raise UserFacingError(f"That file is already here as `#{exc.existing.id}` {quote(exc.existing.title)}.") from None
         await interaction.followup.send(added_message(record), allowed_mentions=NO_PINGS)
 
     @app_commands.command(name="paste", description="Add a document by pasting its text")
