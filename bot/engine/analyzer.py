@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
+from functools import lru_cache
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -100,15 +101,22 @@ def _terms_of(words: list[tuple[str, bool]]) -> list[str]:
     return [w if acr else next(stem_iter) for w, acr in kept]
 
 
+@lru_cache(maxsize=1 << 18)
+def chunk_terms(chunk: str) -> tuple[str, ...]:
+    """The terms of one chunk. Cached: word frequencies are Zipfian, so most chunks repeat, and
+    analysis is most of the cost of building an index."""
+    return tuple(_terms_of(_chunk_words(chunk)))
+
+
 def tokens(text: str) -> Iterator[Token]:
     """Chunks of ``text`` with their offsets and terms, for highlighting and sentence scoring."""
     for match in _CHUNK.finditer(text):
-        yield Token(match.start(), match.end(), tuple(_terms_of(_chunk_words(match.group()))))
+        yield Token(match.start(), match.end(), chunk_terms(match.group()))
 
 
 def analyze(text: str) -> list[str]:
     """The index terms of ``text``, in order (duplicates kept: BM25 counts them)."""
-    words: list[tuple[str, bool]] = []
-    for match in _CHUNK.finditer(text):
-        words.extend(_chunk_words(match.group()))
-    return _terms_of(words)
+    terms: list[str] = []
+    for chunk in _CHUNK.findall(text):
+        terms.extend(chunk_terms(chunk))
+    return terms

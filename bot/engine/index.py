@@ -8,6 +8,7 @@ answered from the old one.
 
 from __future__ import annotations
 
+import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -82,21 +83,22 @@ class PassageIndex:
         tokens = self.tokens[np.repeat(keep, np.diff(self.offsets))]
         vocabulary = list(self.vocabulary)
         term_ids = dict(self.term_ids)
-        new_tokens: list[int] = []
+        # An array.array, not a list: turning a list of millions of ints into numpy is one C call
+        # that holds the GIL for ~100 ms and stalls the event loop; this buffer is shared as is.
+        new_tokens = array.array("i")
         new_lengths, new_pids, new_docs, new_guilds = [], [], [], []
         for passage in added:
             terms = analyzer.analyze(indexed_text(passage))
             for term in terms:
-                term_id = term_ids.get(term)
-                if term_id is None:
-                    term_id = term_ids[term] = len(vocabulary)
+                if term not in term_ids:
+                    term_ids[term] = len(vocabulary)
                     vocabulary.append(term)
-                new_tokens.append(term_id)
+            new_tokens.extend([term_ids[term] for term in terms])
             new_lengths.append(len(terms))
             new_pids.append(passage.id)
             new_docs.append(passage.doc_id)
             new_guilds.append(passage.guild_id)
-        tokens = np.concatenate([tokens, np.array(new_tokens, np.int32)])
+        tokens = np.concatenate([tokens, np.frombuffer(new_tokens, dtype=np.int32)])
         lengths = np.concatenate([lengths, np.array(new_lengths, np.int64)])
         offsets = np.zeros(len(lengths) + 1, np.int64)
         np.cumsum(lengths, out=offsets[1:])
