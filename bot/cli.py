@@ -169,6 +169,12 @@ async def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     return await run_bench_command(args, settings)
 
 
+async def cmd_loadtest(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.loadtest import run_loadtest_command
+
+    return await run_loadtest_command(args, settings)
+
+
 def _positive_int(value: str) -> int:
     number = int(value)
     if number < 1:
@@ -230,6 +236,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--queries", type=_positive_int, default=100)
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(handler=cmd_bench)
+
+    loadtest = commands.add_parser("loadtest", help="questions per second through the Discord layer (needs the test extra)")
+    loadtest.add_argument("--questions", type=_positive_int, default=200)
+    loadtest.add_argument("--servers", type=_positive_int, default=4)
+    loadtest.add_argument("--json", action="store_true")
+    loadtest.set_defaults(handler=cmd_loadtest)
     return parser
 
 
