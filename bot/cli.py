@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sqlite3
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -18,7 +19,7 @@ from pydantic import ValidationError
 from bot.engine.documents import DocumentError
 from bot.engine.service import Answer, Engine, QuestionError, Source, UnknownDocument
 from bot.settings import Settings
-from bot.store import BUNDLED, DuplicateDocument, StoreError
+from bot.store import BUNDLED, DuplicateDocument, StoreError, describe_error
 
 EXIT_ERROR = 1
 
@@ -255,6 +256,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    settings: Settings | None = None
     try:
         settings = _settings(args)
         return asyncio.run(args.handler(args, settings))
@@ -262,6 +264,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except (CommandError, QuestionError, DocumentError, UnknownDocument, StoreError) as exc:
         print(f"talksbot: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except sqlite3.Error as exc:  # a store failure outside the store's own error paths: still one line
+        path = settings.db if settings is not None else Path("the store")
+        print(f"talksbot: {describe_error(exc, path, settings and settings.busy_timeout_s)}", file=sys.stderr)
         return EXIT_ERROR
 
 

@@ -131,9 +131,10 @@ _PASSAGE_COLUMNS = """p.id, p.doc_id, d.guild_id, p.ordinal, p.paragraph, p.sect
 class Store:
     """Async access to the SQLite file. Open with ``await Store.open(path)``."""
 
-    def __init__(self, connection: aiosqlite.Connection, path: Path) -> None:
+    def __init__(self, connection: aiosqlite.Connection, path: Path, *, busy_timeout_s: float = 5.0) -> None:
         self._db = connection
         self.path = path
+        self.busy_timeout_s = busy_timeout_s  # how long a write waits for another process's lock
 
     @classmethod
     async def open(cls, path: Path | str, *, busy_timeout_s: float = 5.0) -> Store:
@@ -146,7 +147,7 @@ class Store:
             connection = await aiosqlite.connect(path, timeout=busy_timeout_s, isolation_level=None)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the store {path}: {exc}") from exc
-        store = cls(connection, path)
+        store = cls(connection, path, busy_timeout_s=busy_timeout_s)
         try:
             await store._run(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
             await store._run("PRAGMA journal_mode = WAL")
@@ -155,7 +156,7 @@ class Store:
             await store._migrate()
         except sqlite3.Error as exc:
             await connection.close()
-            raise StoreError(_describe(exc, path)) from exc
+            raise StoreError(describe_error(exc, path, busy_timeout_s)) from exc
         except BaseException:
             await connection.close()
             raise
@@ -237,7 +238,7 @@ class Store:
             raise
         except sqlite3.Error as exc:
             await self._rollback()
-            raise StoreError(_describe(exc, self.path)) from exc
+            raise StoreError(self._describe(exc)) from exc
         except BaseException:
             await self._rollback()
             raise
@@ -258,7 +259,7 @@ class Store:
             await self._run("COMMIT")
         except sqlite3.Error as exc:
             await self._rollback()
-            raise StoreError(_describe(exc, self.path)) from exc
+            raise StoreError(self._describe(exc)) from exc
         except BaseException:
             await self._rollback()
             raise
@@ -267,6 +268,16 @@ class Store:
     async def _rollback(self) -> None:
         if self._db.in_transaction:
             await self._run("ROLLBACK")
+
+    def _describe(self, exc: sqlite3.Error) -> str:
+        return describe_error(exc, self.path, self.busy_timeout_s)
+
+    async def _write(self, sql: str, params: Sequence = ()) -> None:
+        """One statement that writes on its own (autocommit): a busy store is a StoreError."""
+        try:
+            await self._run(sql, params)
+        except sqlite3.OperationalError as exc:
+            raise StoreError(self._describe(exc)) from exc
 
     async def _audit(self, guild_id: int, user: str, action: str, doc_id: int, title: str, at: str) -> None:
         await self._run(
@@ -341,14 +352,14 @@ class Store:
             sql = "INSERT OR IGNORE INTO ask_channels (guild_id, channel_id) VALUES (?, ?)"
         else:
             sql = "DELETE FROM ask_channels WHERE guild_id = ? AND channel_id = ?"
-        await self._run(sql, (guild_id, channel_id))
+        await self._write(sql, (guild_id, channel_id))
 
     async def admin_role(self, guild_id: int) -> int | None:
         row = await self._one("SELECT admin_role_id FROM guild_settings WHERE guild_id = ?", (guild_id,))
         return row[0] if row else None
 
     async def set_admin_role(self, guild_id: int, role_id: int | None) -> None:
-        await self._run(
+        await self._write(
             "INSERT INTO guild_settings (guild_id, admin_role_id) VALUES (?, ?)"
             " ON CONFLICT(guild_id) DO UPDATE SET admin_role_id = excluded.admin_role_id",
             (guild_id, role_id),
@@ -361,7 +372,7 @@ class Store:
         )
 
     async def record_feedback(self, message_id: int, user_id: int, question: str, helpful: bool) -> None:
-        await self._run(
+        await self._write(
             "INSERT INTO feedback (message_id, user_id, question, helpful, at) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT(message_id, user_id) DO UPDATE SET helpful = excluded.helpful, at = excluded.at",
             (message_id, user_id, question, int(helpful), _now()),
@@ -375,7 +386,7 @@ class Store:
         return row[0] if row else None
 
     async def set_value(self, key: str, value: str) -> None:
-        await self._run(
+        await self._write(
             "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             (key, value),
         )
@@ -384,10 +395,12 @@ class Store:
         return (await self._one("PRAGMA integrity_check"))[0]
 
 
-def _describe(exc: sqlite3.Error, path: Path) -> str:
+def describe_error(exc: sqlite3.Error, path: Path, busy_timeout_s: float | None = None) -> str:
+    """One line for the user about a failed store operation (locked, damaged, other)."""
     text = str(exc)
     if "locked" in text or "busy" in text:
-        return f"the store {path} is locked by another process; try again when it is done"
+        waited = f" (gave up after {busy_timeout_s:g} s, see TALKSBOT_BUSY_TIMEOUT_S)" if busy_timeout_s is not None else ""
+        return f"the store {path} is locked by another process{waited}; try again when it is done"
     if "not a database" in text or "malformed" in text:
         return f"the store {path} is damaged or not a TalksBot store"
     return f"store error ({path}): {text}"

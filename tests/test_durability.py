@@ -1,7 +1,8 @@
-"""Faults: a real ``talksbot add`` killed mid-way.
+"""Faults: a real ``talksbot add`` killed mid-way, and a store locked by another process.
 
 The store promises (bot/store.py) that adding a document is one transaction: whatever moment
-the process dies at, the store is sound and holds the whole document or none of it.
+the process dies at, the store is sound and holds the whole document or none of it. And a store
+another process is writing to is waited for (the busy timeout), then refused in one clear line.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from bot.engine.documents import parse_text
-from bot.store import Store
+from bot.store import Store, StoreError
 
 SCRIPT = Path(sys.executable).with_name("talksbot")
 WORDS = (
@@ -164,3 +165,84 @@ async def _remove(db: Path, doc_id: int) -> None:
         assert await store.remove_document(doc_id, removed_by="test") is not None
     finally:
         await store.close()
+
+
+# -- a store locked by another process ----------------------------------------------------------
+
+
+def assert_one_line_error(result, *fragments: str) -> None:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("talksbot:")
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def hold_write_lock(db: Path) -> sqlite3.Connection:
+    """Another process's writer in the middle of a transaction (uncommitted row included)."""
+    holder = connect(db)
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("INSERT INTO kv (key, value) VALUES ('holder', 'uncommitted')")
+    return holder
+
+
+@pytest.fixture
+def note(tmp_path) -> Path:
+    path = tmp_path / "harbor.txt"
+    path.write_text("Harbor Report\n\nThe ferry service was suspended because of the typhoon.\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("command", ["add", "remove"])
+def test_a_locked_store_is_waited_for_then_refused_in_one_line(cli, note, tmp_path, command):
+    assert cli("docs").returncode == 0
+    args = {"add": ["add", str(note)], "remove": ["remove", "1"]}
+    holder = hold_write_lock(cli.db)
+    try:
+        started = time.monotonic()
+        result = cli(*args[command], extra_env={"TALKSBOT_BUSY_TIMEOUT_S": "0.5"})
+        elapsed = time.monotonic() - started
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert_one_line_error(result, "locked", str(cli.db), "0.5 s")
+    assert elapsed >= 0.5  # it waited the busy timeout first
+    assert result.stdout == ""
+    assert count_documents(cli.db) == 1  # nothing added, nothing removed
+    assert [d.split()[0] for d in cli("docs").stdout.splitlines()] == ["#1"]
+
+
+def test_a_lock_released_within_the_busy_timeout_is_waited_out(cli, note):
+    assert cli("docs").returncode == 0
+    holder = hold_write_lock(cli.db)
+    try:
+        process = cli("add", str(note), popen=True, extra_env={"TALKSBOT_BUSY_TIMEOUT_S": "30"})
+        time.sleep(1.5)  # start-up and parsing take well under a second: it is waiting for the lock
+        assert process.poll() is None, process.communicate()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    assert "added #2 'Harbor Report'" in stdout
+    assert count_documents(cli.db) == 2
+
+
+async def test_single_writes_on_a_locked_store_raise_store_error(tmp_path):
+    """Settings writes outside a transaction (kv, ask channels, admin role) fail as StoreError too."""
+    store = await Store.open(tmp_path / "s.db", busy_timeout_s=0.1)
+    holder = hold_write_lock(tmp_path / "s.db")
+    try:
+        with pytest.raises(StoreError, match="locked by another process"):
+            await store.set_value("k", "v")
+        with pytest.raises(StoreError, match="locked by another process"):
+            await store.set_ask_channel(1, 2, True)
+        assert await store.get_value("holder") is None  # reading still works (WAL), uncommitted unseen
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    await store.set_value("k", "v")  # and the store works once the lock is gone
+    assert await store.get_value("k") == "v"
+    await store.close()
