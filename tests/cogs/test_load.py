@@ -44,9 +44,8 @@ async def test_200_questions_at_once_are_all_answered_right_and_in_time(simcord_
 
     burst = await run_burst(env, questions, timeout=15)
 
-    # Truly concurrent: the bot acknowledged most /ask before it sent its first answer.
-    first_answer = min(q.answered_at for q in questions)
-    assert sum(q.acked_at < first_answer for q in slash) >= QUESTIONS // 2
+    # At once: every question was in before the bot made its first request for any of them.
+    assert max(q.fired_at for q in questions) < min(q.acked_at for q in questions if q.acked_at)
 
     wrong = []
     for q in questions:
@@ -81,7 +80,8 @@ async def test_200_questions_at_once_are_all_answered_right_and_in_time(simcord_
     assert wrong == []
     assert burst.answered == questions  # bot.loadtest's own judgement agrees
 
-    assert burst.errors == []  # nothing reached the tree's error handler (no 10062, no cooldown)
-    assert not [e for e in burst.errors if getattr(e, "code", None) == 10062]
+    # Nothing reached the tree's error handler: no 10062 Unknown Interaction, no cooldown. (SimCord's
+    # clock is virtual, so lateness alone never causes 10062 here: the 3 s check above stands for it.)
+    assert burst.errors == []
     assert not [r for r in caplog.records if r.name.startswith("bot")]  # no "could not answer" either
     assert burst.max_loop_lag_s < LOOP_LAG_LIMIT_S, f"event loop late by {burst.max_loop_lag_s:.2f} s"
