@@ -19,7 +19,8 @@ from pydantic import ValidationError
 from bot.engine.documents import DocumentError
 from bot.engine.service import Answer, Engine, QuestionError, Source, UnknownDocument
 from bot.settings import Settings
-from bot.store import BUNDLED, DuplicateDocument, StoreError, describe_error
+from bot.store import BUNDLED, DuplicateDocument, Store, StoreError, describe_error
+from bot.transfer import TransferError, export_documents, import_documents, read_export
 
 EXIT_ERROR = 1
 
@@ -146,6 +147,46 @@ async def cmd_docs(args: argparse.Namespace, settings: Settings) -> int:
     return await _with_engine(settings, work)
 
 
+async def _with_store(settings: Settings, work: Callable[[Engine], Awaitable[int]]) -> int:
+    """Like _with_engine, without building the index first (export and import do not search)."""
+    store = await Store.open(settings.db, busy_timeout_s=settings.busy_timeout_s)
+    try:
+        engine = Engine(store, settings)
+        await engine.seed_bundled()
+        return await work(engine)
+    finally:
+        await store.close()
+
+
+def _scope(guild_id: int) -> str:
+    return "the bundled scope (guild 0)" if guild_id == BUNDLED else f"server {guild_id}"
+
+
+async def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    guild_id = BUNDLED if args.guild is None else args.guild
+
+    async def work(engine: Engine) -> int:
+        count = await export_documents(engine.store, args.file, guild_id=guild_id)
+        print(f"exported {count} document{'s' * (count != 1)} of {_scope(guild_id)} to {args.file}")
+        return 0
+
+    return await _with_store(settings, work)
+
+
+async def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    # Every line is checked before the store is even opened: a damaged file changes nothing.
+    documents = read_export(args.file, max_body_bytes=settings.max_upload_bytes, guild_id=args.guild)
+
+    async def work(engine: Engine) -> int:
+        result = await import_documents(engine, documents, imported_by="cli")
+        added, skipped = len(result.added), len(result.skipped)
+        where = f" into {_scope(args.guild)}" if args.guild is not None else ""
+        print(f"imported {added} document{'s' * (added != 1)}{where}; {skipped} already there, skipped")
+        return 0
+
+    return await _with_store(settings, work)
+
+
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.client import run_bot
 
@@ -183,6 +224,13 @@ def _positive_int(value: str) -> int:
     return number
 
 
+def _guild_id(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError("a server id is 0 or more")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="talksbot", description="Answers questions about news articles, with citations.")
     parser.add_argument("--db", type=Path, help="SQLite store (default: $TALKSBOT_DB or the user data directory)")
@@ -217,6 +265,30 @@ def build_parser() -> argparse.ArgumentParser:
     docs = commands.add_parser("docs", help="list the documents")
     docs.add_argument("--json", action="store_true")
     docs.set_defaults(handler=cmd_docs)
+
+    export = commands.add_parser(
+        "export",
+        help="write one server's documents to a JSON Lines file, a backup (default: guild 0, the bundled ones)",
+        description="Write the documents of one server to FILE, one JSON object per line (title, date, url, "
+        "guild_id, added_by, added_at, body, content_hash). Without --guild: the bundled documents "
+        "(guild 0, those visible everywhere), not every server's. FILE is replaced only when complete.",
+    )
+    export.add_argument("file", type=Path, metavar="FILE")
+    export.add_argument("--guild", type=_guild_id, help="the server whose documents to write (default: 0, the bundled ones)")
+    export.set_defaults(handler=cmd_export)
+
+    import_ = commands.add_parser(
+        "import",
+        help="add the documents of a file written by export",
+        description="Add the documents of FILE (written by talksbot export). Every line is checked first "
+        "(JSON, fields, content hash, date); if any line is damaged nothing is added. Then all are added "
+        "in one transaction; documents already in their server are skipped and counted.",
+    )
+    import_.add_argument("file", type=Path, metavar="FILE")
+    import_.add_argument(
+        "--guild", type=_guild_id, help="put the documents in this server (default: the server each line names)"
+    )
+    import_.set_defaults(handler=cmd_import)
 
     run = commands.add_parser("run", help="run the Discord bot (needs DISCORD_TOKEN)")
     run.set_defaults(handler=cmd_run)
@@ -262,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(args.handler(args, settings))
     except KeyboardInterrupt:
         return 130
-    except (CommandError, QuestionError, DocumentError, UnknownDocument, StoreError) as exc:
+    except (CommandError, QuestionError, DocumentError, UnknownDocument, StoreError, TransferError) as exc:
         print(f"talksbot: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except sqlite3.Error as exc:  # a store failure outside the store's own error paths: still one line

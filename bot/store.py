@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,6 +100,31 @@ class DocumentRecord:
     added_at: str
     content_hash: str
     passages: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDocument:
+    """A whole document as it is stored, body included: what an export writes and an import reads."""
+
+    title: str
+    date: str | None
+    url: str | None
+    guild_id: int
+    added_by: str
+    added_at: str
+    body: str
+    content_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewDocument:
+    """A parsed document to store with its own server, author and time (an import keeps them)."""
+
+    doc: ParsedDocument
+    guild_id: int
+    added_by: str
+    added_at: str
+    url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,18 +242,9 @@ class Store:
         added_at = _now()
         try:
             await self._run("BEGIN IMMEDIATE")
-            doc_id = await self._run(
-                "INSERT INTO documents (guild_id, title, date, url, added_by, added_at, content_hash, body)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (guild_id, doc.title, doc.date, url, added_by, added_at, doc.content_hash, doc.body),
-            )
-            await self._run_many(
-                'INSERT INTO passages (doc_id, ordinal, paragraph, section, start, "end", text)'
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(doc_id, p.ordinal, p.paragraph, p.section, p.start, p.end, p.text) for p in doc.passages],
-            )
+            record = await self._insert(NewDocument(doc, guild_id, added_by, added_at, url))
             if guild_id != BUNDLED:
-                await self._audit(guild_id, added_by, "add", doc_id, doc.title, added_at)
+                await self._audit(guild_id, added_by, "add", record.id, doc.title, added_at)
             await self._run("COMMIT")
         except sqlite3.IntegrityError:
             await self._rollback()
@@ -242,8 +258,62 @@ class Store:
         except BaseException:
             await self._rollback()
             raise
+        return record
+
+    async def add_documents(
+        self, items: Sequence[NewDocument], *, by: str, action: str = "import"
+    ) -> tuple[list[DocumentRecord], list[DocumentRecord]]:
+        """Store many documents in ONE transaction: all of them or, on any error, none.
+
+        A document already in its server (same content, also earlier in ``items``) is skipped.
+        Returns (the added documents, the existing documents that were skipped). Each added
+        server document gets an audit entry ``action`` by ``by``.
+        """
+        added: list[DocumentRecord] = []
+        skipped: list[DocumentRecord] = []
+        try:
+            await self._run("BEGIN IMMEDIATE")  # the write lock: no one adds the same one meanwhile
+            for item in items:
+                existing = await self.find_by_hash(item.doc.content_hash, item.guild_id)
+                if existing:
+                    skipped.append(existing)
+                    continue
+                record = await self._insert(item)
+                if item.guild_id != BUNDLED:
+                    await self._audit(item.guild_id, by, action, record.id, record.title, _now())
+                added.append(record)
+            await self._run("COMMIT")
+        except sqlite3.Error as exc:
+            await self._rollback()
+            raise StoreError(self._describe(exc)) from exc
+        except BaseException:
+            await self._rollback()
+            raise
+        return added, skipped
+
+    async def _insert(self, item: NewDocument) -> DocumentRecord:
+        """Insert a document and its passages; the caller owns the transaction."""
+        doc = item.doc
+        doc_id = await self._run(
+            "INSERT INTO documents (guild_id, title, date, url, added_by, added_at, content_hash, body)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (item.guild_id, doc.title, doc.date, item.url, item.added_by, item.added_at, doc.content_hash, doc.body),
+        )
+        await self._run_many(
+            'INSERT INTO passages (doc_id, ordinal, paragraph, section, start, "end", text)'
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(doc_id, p.ordinal, p.paragraph, p.section, p.start, p.end, p.text) for p in doc.passages],
+        )
         return DocumentRecord(
-            doc_id, guild_id, doc.title, doc.date, url, added_by, added_at, doc.content_hash, len(doc.passages)
+            doc_id,
+            item.guild_id,
+            doc.title,
+            doc.date,
+            item.url,
+            item.added_by,
+            item.added_at,
+            doc.content_hash,
+            len(doc.passages),
         )
 
     async def remove_document(self, doc_id: int, *, removed_by: str) -> DocumentRecord | None:
@@ -313,6 +383,20 @@ class Store:
 
     async def count_documents(self) -> int:
         return (await self._one("SELECT COUNT(*) FROM documents"))[0]
+
+    async def stored_documents(self, guild_id: int) -> AsyncIterator[StoredDocument]:
+        """Every document of one server (only that ``guild_id``), body included, oldest first.
+
+        Read in batches from one snapshot (a single SELECT), so a large server is not held in memory.
+        """
+        sql = (
+            "SELECT title, date, url, guild_id, added_by, added_at, body, content_hash"
+            " FROM documents WHERE guild_id = ? ORDER BY id"
+        )
+        async with self._db.execute(sql, (guild_id,)) as cursor:
+            while rows := await cursor.fetchmany(64):
+                for row in rows:
+                    yield StoredDocument(*row)
 
     # -- passages ------------------------------------------------------------------------
 

@@ -195,10 +195,12 @@ def note(tmp_path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("command", ["add", "remove"])
+@pytest.mark.parametrize("command", ["add", "remove", "import"])
 def test_a_locked_store_is_waited_for_then_refused_in_one_line(cli, note, tmp_path, command):
     assert cli("docs").returncode == 0
-    args = {"add": ["add", str(note)], "remove": ["remove", "1"]}
+    backup = tmp_path / "backup.jsonl"
+    assert cli("export", str(backup)).returncode == 0
+    args = {"add": ["add", str(note)], "remove": ["remove", "1"], "import": ["import", str(backup), "--guild", "5"]}
     holder = hold_write_lock(cli.db)
     try:
         started = time.monotonic()

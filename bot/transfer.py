@@ -1,0 +1,160 @@
+"""Export and import a server's documents as JSON Lines: backups, and moves between stores.
+
+One document per line, a JSON object with exactly the fields of ``FIELDS``. The body is the
+document's stored text; its passages are cut again from it on import, the same way as when it
+was added. An import checks every line before it changes anything: one damaged line (not JSON,
+a missing or wrongly typed field, a body whose content hash does not match, an invalid date) and
+nothing is added. Then all documents are added in one transaction and the index is rebuilt.
+
+No Discord here: the command line calls it (``talksbot export`` / ``talksbot import``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.engine.documents import DocumentError, ParsedDocument, content_hash, split_passages, validate_date, validate_title
+from bot.engine.service import Engine
+from bot.store import BUNDLED, DocumentRecord, NewDocument, Store
+
+FIELDS = ("title", "date", "url", "guild_id", "added_by", "added_at", "body", "content_hash")
+MAX_GUILD_ID = 2**63 - 1  # SQLite INTEGER; Discord ids are well below
+
+
+class TransferError(ValueError):
+    """The file cannot be written or read, or one of its lines is damaged. One line for the user."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    added: list[DocumentRecord]
+    skipped: list[DocumentRecord]  # the documents already there (same server, same content)
+
+
+# -- export ------------------------------------------------------------------------------------
+
+
+async def export_documents(store: Store, path: Path, *, guild_id: int = BUNDLED) -> int:
+    """Write the documents of ``guild_id`` (only that server's) to ``path``; how many.
+
+    Written to a temporary file next to ``path`` and renamed over it at the end, so an
+    interrupted export never leaves a partial file under the final name.
+    """
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.part")
+    count = 0
+    try:
+        with temporary.open("w", encoding="utf-8", newline="\n") as out:
+            async for doc in store.stored_documents(guild_id):
+                line = {field: getattr(doc, field) for field in FIELDS}
+                out.write(json.dumps(line, ensure_ascii=False) + "\n")
+                count += 1
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise TransferError(f"cannot write {path}: {exc.strerror or exc}") from None
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return count
+
+
+# -- import ------------------------------------------------------------------------------------
+
+
+def read_export(path: Path, *, max_body_bytes: int, guild_id: int | None = None) -> list[NewDocument]:
+    """Read and check a whole export file. ``guild_id`` moves every document to that server."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise TransferError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return parse_export(data, name=str(path), max_body_bytes=max_body_bytes, guild_id=guild_id)
+
+
+def parse_export(data: bytes, *, name: str, max_body_bytes: int, guild_id: int | None = None) -> list[NewDocument]:
+    """Every line checked; the first damaged one raises TransferError naming its line number.
+
+    Blank lines are ignored (a file may end with one).
+    """
+    documents = []
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        if not raw.strip():
+            continue
+        try:
+            documents.append(_document(raw, max_body_bytes, guild_id))
+        except (TransferError, DocumentError) as exc:
+            raise TransferError(f"{name} line {number}: {exc}; nothing was imported") from None
+    return documents
+
+
+def _document(raw: bytes, max_body_bytes: int, guild_id: int | None) -> NewDocument:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise TransferError("not UTF-8 text") from None
+    try:
+        line = json.loads(text)
+    except (ValueError, RecursionError):
+        raise TransferError("not valid JSON (damaged or cut short)") from None
+    if not isinstance(line, dict):
+        raise TransferError("not a JSON object")
+    missing = [field for field in FIELDS if field not in line]
+    if missing:
+        raise TransferError(f"missing {', '.join(missing)}")
+
+    title = validate_title(_field(line, "title", str))
+    date = line["date"]
+    if date is not None:
+        date = validate_date(_field(line, "date", str))
+    url = line["url"]
+    if url is not None and not _field(line, "url", str).startswith(("http://", "https://")):
+        raise TransferError("url must start with http:// or https://")
+    origin = _field(line, "guild_id", int)
+    if not 0 <= origin <= MAX_GUILD_ID:
+        raise TransferError("guild_id is not a server id")
+    added_by = _field(line, "added_by", str)
+    if not added_by.strip():
+        raise TransferError("added_by is empty")
+    added_at = _field(line, "added_at", str)
+    _check(added_at, dt.datetime.fromisoformat, "added_at is not an ISO date and time")
+    body = _field(line, "body", str)
+    if len(body.encode("utf-8", "surrogatepass")) > max_body_bytes:
+        raise TransferError(f"the body is larger than the limit of {max_body_bytes // 1000:,} kB")
+    if _field(line, "content_hash", str) != content_hash(body):
+        raise TransferError("content_hash does not match the body (the line is damaged)")
+    passages = split_passages(body)
+    if not passages:
+        raise TransferError("the body has no text")
+    doc = ParsedDocument(title, date, body, passages)
+    return NewDocument(doc, origin if guild_id is None else guild_id, added_by, added_at, url)
+
+
+def _field(line: dict, name: str, kind: type) -> object:
+    value = line[name]
+    if not isinstance(value, kind) or isinstance(value, bool):
+        expected = {str: "a string", int: "an integer"}[kind]
+        raise TransferError(f"{name} must be {expected}")
+    return value
+
+
+def _check(value: str, parse: Callable[[str], object], message: str) -> None:
+    try:
+        parse(value)
+    except ValueError:
+        raise TransferError(message) from None
+
+
+async def import_documents(engine: Engine, documents: list[NewDocument], *, imported_by: str) -> ImportResult:
+    """Add checked documents in one transaction (duplicates skipped), then rebuild the index."""
+    added, skipped = await engine.store.add_documents(documents, by=imported_by, action="import")
+    if added:
+        await engine.rebuild()
+    return ImportResult(added, skipped)
