@@ -362,7 +362,10 @@ def judge(q: Question) -> str | None:
     body = answer_text(embed)
     if q.expect is not None and q.expect not in (embed.description or ""):
         return f"expected {q.expect!r}, got {embed.description!r}"
-    leaked = [p for p in q.forbidden if p.lower() in body.lower()]
+    if q.kind == "foreign" and not (embed.description or "").startswith("I couldn't find"):
+        return f"answered a question about another server's document: {embed.description!r}"
+    # The question's own words may be shown back ("I looked for: ..."); anything else is a leak.
+    leaked = [p for p in q.forbidden if p.lower() in body.lower() and p.lower() not in q.text.lower()]
     if leaked:
         return f"another server's document in the answer: {', '.join(leaked)}"
     return None

@@ -15,9 +15,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.engine import analyzer
-from bot.engine.answer import MIN_COVERAGE, Candidate, ScoredSentence, best_sentences, shorten, snippet
+from bot.engine.answer import (
+    MIN_TERM_SHARE,
+    Candidate,
+    ScoredSentence,
+    best_sentences,
+    names_in,
+    shorten,
+    snippet,
+)
 from bot.engine.documents import DocumentError, parse_text, split_sentences
-from bot.engine.index import Hit, PassageIndex
+from bot.engine.index import Hit, PassageIndex, indexed_text
 from bot.engine.ingest import extract_text
 from bot.settings import Settings
 from bot.store import BUNDLED, DocumentRecord, DuplicateDocument, PassageRecord, Store
@@ -65,6 +73,7 @@ class Answer:
     closest: list[Source] = field(default_factory=list)  # labelled "closest", shown when abstaining
     searched: int = 0  # passages searched
     elapsed_ms: float = 0.0
+    term_share: float = 0.0  # share of the question's terms in the best sentence (the abstain rule)
 
     def to_json(self) -> dict:
         return {
@@ -74,6 +83,7 @@ class Answer:
             "message": self.message,
             "closest": [s.to_json() for s in self.closest],
             "searched": self.searched,
+            "term_share": round(self.term_share, 4),
         }
 
 
@@ -308,17 +318,27 @@ class Engine:
             return done(answer=None, sources=[], message=NOTHING_TO_LOOK_FOR)
         ranked = await self._retrieve(index, terms, max(10, limit * 3), guild_id, everything)
         candidates = [Candidate(h.passage_id, p.text, h.score) for h, p in ranked]
+        passages_by_id = {p.id: p for _, p in ranked}
         sentences = best_sentences(question, terms, candidates, index.idf)
         best_of = {s.key: s for s in sentences}
-        if not sentences or sentences[0].coverage < MIN_COVERAGE:
+        share = sentences[0].share if sentences else 0.0
+        if sentences and not _mentions_names(question, passages_by_id[sentences[0].key]):
+            share = 0.0  # it names someone or somewhere the answering passage does not
+        if not sentences or share < MIN_TERM_SHARE:
             closest = [_source(n, h, p, best_of.get(h.passage_id)) for n, (h, p) in enumerate(ranked[:limit], 1)]
-            return done(answer=None, sources=[], message=NOT_FOUND, closest=closest)
+            return done(answer=None, sources=[], message=NOT_FOUND, closest=closest, term_share=share)
         answer = sentences[0]
         # The answering passage is source [1]; the other best passages follow in rank order.
         order = [hp for hp in ranked if hp[0].passage_id == answer.key]
         order += [hp for hp in ranked if hp[0].passage_id != answer.key][: limit - 1]
         sources = [_source(n, h, p, best_of.get(h.passage_id)) for n, (h, p) in enumerate(order, start=1)]
-        return done(answer=f"{answer.sentence.text} [1]", sources=sources)
+        return done(answer=f"{answer.sentence.text} [1]", sources=sources, term_share=share)
+
+
+def _mentions_names(question: str, passage: PassageRecord) -> bool:
+    """Every name in the question (a capitalised word) is in the passage, its section or title."""
+    present = set(analyzer.analyze(indexed_text(passage) + "\n" + passage.title))
+    return all(present.intersection(name) for name in names_in(question))
 
 
 def _dedupe(ranked: list[tuple[Hit, PassageRecord]]) -> list[tuple[Hit, PassageRecord]]:
