@@ -84,6 +84,22 @@ def run_queries(engine: Engine, queries: dict[str, str], collection_ids: dict[in
     return run
 
 
+async def answer_rates(
+    engine: Engine, queries: dict[str, str], qrels: dict[str, dict[str, int]], collection_ids: dict[int, str]
+) -> dict[str, float]:
+    """How often the answerer speaks on the collection's (answerable) queries, and how often its
+    answer is quoted from a relevant document. The abstain rule's "answers when it should"."""
+    answered = from_relevant = 0
+    for qid, text in queries.items():
+        answer = await engine.ask(text, everything=True, limit=1)
+        if answer.answer is not None:
+            answered += 1
+            doc = collection_ids.get(answer.sources[0].doc_id)
+            from_relevant += qrels.get(qid, {}).get(doc, 0) > 0
+    count = max(1, len(queries))
+    return {"answered": answered / count, "answered_from_relevant": from_relevant / count}
+
+
 def write_run(path: Path, run: dict[str, list[tuple[str, float]]]) -> None:
     with path.open("w", encoding="utf-8") as out:
         for qid, ranked in run.items():
@@ -102,10 +118,12 @@ def measure(qrels: dict[str, dict[str, int]], run: dict[str, list[tuple[str, flo
 
 async def evaluate(folder: Path, *, split: str, settings: Settings, run_path: Path, progress: bool) -> dict:
     collection = load_collection(folder, split)
-    engine = await Engine.open(settings, seed=False)
+    # Test collections' queries are longer than a chat question may be.
+    engine = await Engine.open(settings.model_copy(update={"max_question_chars": 4000}), seed=False)
     try:
         ids = await ingest(engine, collection.corpus, progress=progress)
         run = run_queries(engine, collection.queries, ids, progress=progress)
+        rates = await answer_rates(engine, collection.queries, collection.qrels, ids)
     finally:
         await engine.close()
     write_run(run_path, run)
@@ -117,6 +135,7 @@ async def evaluate(folder: Path, *, split: str, settings: Settings, run_path: Pa
         "queries": len(collection.queries),
         "run": str(run_path),
         **metrics,
+        **rates,
     }
 
 
@@ -140,6 +159,6 @@ async def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(report))
     else:
         print(f"{report['documents']} documents, {report['queries']} queries; run file: {report['run']}")
-        for name in MEASURES:
-            print(f"{name:>10}  {report[name]:.4f}")
+        for name in [*MEASURES, "answered", "answered_from_relevant"]:
+            print(f"{name:>22}  {report[name]:.4f}")
     return 0
