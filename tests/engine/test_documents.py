@@ -270,7 +270,7 @@ def test_sentence_splitting_survives_abbreviations(text, expected):
 
 
 def test_split_sentences_of_blank_text_is_empty():
-    assert split_sentences("  \n ") == []
+    assert split_sentences("  \n ") == ()
 
 
 # -- properties -------------------------------------------------------------------------------
