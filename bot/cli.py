@@ -302,6 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--split", default="test")
     evaluate.add_argument("--run", type=Path, help="TREC run file to write (default: DIR-name.run in the current folder)")
     evaluate.add_argument("--json", action="store_true")
+    evaluate.add_argument(
+        "--cv", type=int, default=0, metavar="K", help="also choose k1 and b by K-fold cross-validation over the queries"
+    )
     evaluate.set_defaults(handler=cmd_eval)
 
     bench = commands.add_parser("bench", help="measure speed and memory on a generated corpus")

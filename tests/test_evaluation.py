@@ -78,3 +78,20 @@ async def test_eval_ranks_documents_by_their_best_passage(tmp_path, question):
         assert "subscriptions were cancelled" in answer.answer
     finally:
         await engine.close()
+
+
+def test_eval_cross_validation_reports_held_out_ndcg_and_choices(tmp_path):
+    talksbot = shutil.which("talksbot")
+    done = subprocess.run(
+        [talksbot, "eval", str(TINY), "--run", str(tmp_path / "t.run"), "--cv", "2", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(report["cv_chosen_k1_b"]) == 2
+    assert all(k1 in (0.9, 1.2, 1.5, 1.8) and b in (0.5, 0.75, 0.9) for k1, b in report["cv_chosen_k1_b"])
+    assert 0.9 < report["cv_nDCG@10"] <= 1.0
+    assert 0.0 <= report["answered_from_relevant"] <= report["answered"] <= 1.0
