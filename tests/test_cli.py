@@ -213,3 +213,7 @@ def test_run_without_a_token_is_one_clear_line(run):
 
 def test_sync_without_a_token_is_one_clear_line(run):
     assert_one_line_error(run("sync", "--guild", "123"), "DISCORD_TOKEN")
+
+
+def test_a_20000_character_question_is_one_clear_line(run):
+    assert_one_line_error(run("ask", "why were talks cancelled? " * 800), "too long")

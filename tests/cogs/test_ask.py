@@ -143,3 +143,14 @@ async def test_everything_sent_never_pings(simcord_env, server):
     for payload in payloads:
         assert payload["allowed_mentions"]["parse"] == []
         assert not payload["allowed_mentions"].get("replied_user")
+
+
+async def test_long_and_odd_messages_get_a_short_reply_not_a_crash(simcord_env, server):
+    bot = simcord_env.bot
+    await server.member.send(server.channel, f"{bot.user.mention} " + "why were talks cancelled? " * 70)
+    reply = server.channel.last_message
+    assert reply.author.id == bot.user.id and "too long" in reply.content
+    await server.member.send(server.channel, f"{bot.user.mention} \u202ewhy\x07 were talks cancelled? \U0001f914")
+    assert "abruptly halted in 2023" in server.channel.last_message.embeds[0].description
+    await server.member.send(server.channel, f"{bot.user.mention} ??? \U0001f600")
+    assert "no words to look for" in server.channel.last_message.embeds[0].description
