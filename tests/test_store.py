@@ -262,3 +262,18 @@ async def test_server_settings_and_feedback(store):
     await store.record_feedback(100, 7, "why?", True)
     await store.record_feedback(100, 7, "why?", False)
     assert await store.feedback() == [(100, 7, "why?", 0)]
+
+
+async def test_sql_in_a_document_is_stored_as_text(tmp_path):
+    from bot.engine.service import Engine
+    from bot.settings import Settings
+
+    engine = await Engine.open(Settings(db=tmp_path / "sql.db"))
+    try:
+        title = "Robert'); DROP TABLE documents;--"
+        record = await engine.add_text("x'); DELETE FROM passages; --\n\nThe ferry leaves at noon.", title=title, added_by="t")
+        assert (await engine.store.get_document(record.id)).title == title
+        assert len(await engine.documents(None)) == 2 and await engine.store.integrity_check() == "ok"
+        assert "noon" in (await engine.ask("When does the ferry leave?")).answer
+    finally:
+        await engine.close()
