@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -195,15 +196,10 @@ class Store:
         if version > len(MIGRATIONS):
             raise StoreError(f"the store {self.path} is from a newer TalksBot (schema {version})")
         for number, statements in enumerate(MIGRATIONS[version:], start=version + 1):
-            await self._run("BEGIN IMMEDIATE")
-            try:
+            async with self._transaction():
                 for statement in statements:
                     await self._run(statement)
                 await self._run(f"PRAGMA user_version = {number}")
-                await self._run("COMMIT")
-            except BaseException:
-                await self._run("ROLLBACK")
-                raise
 
     async def schema_version(self) -> int:
         return (await self._one("PRAGMA user_version"))[0]
@@ -241,22 +237,14 @@ class Store:
             raise DuplicateDocument(existing)
         added_at = _now()
         try:
-            await self._run("BEGIN IMMEDIATE")
-            record = await self._insert(NewDocument(doc, guild_id, added_by, added_at, url))
-            if guild_id != BUNDLED:
-                await self._audit(guild_id, added_by, "add", record.id, doc.title, added_at)
-            await self._run("COMMIT")
+            async with self._transaction():
+                record = await self._insert(NewDocument(doc, guild_id, added_by, added_at, url))
+                if guild_id != BUNDLED:
+                    await self._audit(guild_id, added_by, "add", record.id, doc.title, added_at)
         except sqlite3.IntegrityError:
-            await self._rollback()
             existing = await self.find_by_hash(doc.content_hash, guild_id)
-            if existing:
+            if existing:  # added by another process since the check above
                 raise DuplicateDocument(existing) from None
-            raise
-        except sqlite3.Error as exc:
-            await self._rollback()
-            raise StoreError(self._describe(exc)) from exc
-        except BaseException:
-            await self._rollback()
             raise
         return record
 
@@ -271,8 +259,7 @@ class Store:
         """
         added: list[DocumentRecord] = []
         skipped: list[DocumentRecord] = []
-        try:
-            await self._run("BEGIN IMMEDIATE")  # the write lock: no one adds the same one meanwhile
+        async with self._transaction():  # the write lock: no one adds the same one meanwhile
             for item in items:
                 existing = await self.find_by_hash(item.doc.content_hash, item.guild_id)
                 if existing:
@@ -282,13 +269,6 @@ class Store:
                 if item.guild_id != BUNDLED:
                     await self._audit(item.guild_id, by, action, record.id, record.title, _now())
                 added.append(record)
-            await self._run("COMMIT")
-        except sqlite3.Error as exc:
-            await self._rollback()
-            raise StoreError(self._describe(exc)) from exc
-        except BaseException:
-            await self._rollback()
-            raise
         return added, skipped
 
     async def _insert(self, item: NewDocument) -> DocumentRecord:
@@ -320,20 +300,34 @@ class Store:
         record = await self.get_document(doc_id)
         if record is None:
             return None
-        try:
-            await self._run("BEGIN IMMEDIATE")
+        async with self._transaction():
             await self._run("DELETE FROM passages WHERE doc_id = ?", (doc_id,))
             await self._run("DELETE FROM documents WHERE id = ?", (doc_id,))
             if record.guild_id != BUNDLED:
                 await self._audit(record.guild_id, removed_by, "remove", doc_id, record.title, _now())
+        return record
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[None]:
+        """One write transaction: all of it commits or none of it does (also on a crash).
+
+        BEGIN IMMEDIATE takes the write lock at once, so a busy store waits the busy timeout
+        here instead of failing half-way. SQLite errors become a StoreError, except an
+        IntegrityError, which the caller may know how to explain.
+        """
+        try:
+            await self._run("BEGIN IMMEDIATE")
+            yield
             await self._run("COMMIT")
+        except sqlite3.IntegrityError:
+            await self._rollback()
+            raise
         except sqlite3.Error as exc:
             await self._rollback()
             raise StoreError(self._describe(exc)) from exc
         except BaseException:
             await self._rollback()
             raise
-        return record
 
     async def _rollback(self) -> None:
         if self._db.in_transaction:
