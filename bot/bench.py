@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import resource
 import sys
 import tempfile
@@ -193,10 +192,7 @@ def _bm25s_p50(tokens: list[list[int]], term_ids: list[list[int]], k1: float, b:
 
 async def run_bench_command(args: argparse.Namespace, settings: Settings) -> int:
     report = await run_bench(args.passages, args.queries, progress=not args.json)
-    if args.json:
-        print(json.dumps(report))
-    else:
-        width = max(map(len, report))
-        for key, value in report.items():
-            print(f"{key:<{width}}  {value}")
+    from bot.cli import print_report
+
+    print_report(report, as_json=args.json)
     return 0

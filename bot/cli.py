@@ -44,6 +44,16 @@ def format_answer(answer: Answer) -> str:
     return "\n".join([answer.answer, "", *(_format_source(s) for s in answer.sources)])
 
 
+def print_report(report: dict, *, as_json: bool) -> None:
+    """A measurement command's figures: one JSON object (the last line), or aligned lines."""
+    if as_json:
+        print(json.dumps(report))
+        return
+    width = max(map(len, report))
+    for key, value in report.items():
+        print(f"{key:<{width}}  {value}")
+
+
 async def _with_engine(settings: Settings, work: Callable[[Engine], Awaitable[int]]) -> int:
     engine = await Engine.open(settings)
     try:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import math
 import random
 import tempfile
@@ -481,10 +480,7 @@ async def run_loadtest_command(args: argparse.Namespace, settings: Settings) -> 
         raise CommandError(SIMCORD_MISSING) from None
     except TimeoutError as exc:  # SimCord's settle: the bot still had work it could not finish
         raise CommandError(f"the bot did not finish the questions: {str(exc).splitlines()[0]}") from None
-    if args.json:
-        print(json.dumps(report))
-    else:
-        width = max(map(len, report))
-        for key, value in report.items():
-            print(f"{key:<{width}}  {value}")
+    from bot.cli import print_report
+
+    print_report(report, as_json=args.json)
     return 0 if report["all_answered"] else 1
