@@ -154,3 +154,25 @@ async def test_long_and_odd_messages_get_a_short_reply_not_a_crash(simcord_env, 
     assert "abruptly halted in 2023" in server.channel.last_message.embeds[0].description
     await server.member.send(server.channel, f"{bot.user.mention} ??? \U0001f600")
     assert "no words to look for" in server.channel.last_message.embeds[0].description
+
+
+async def test_typing_is_shown_while_answering_a_message(simcord_env, server):
+    await server.member.send(server.channel, f"{simcord_env.bot.user.mention} why were talks cancelled?")
+    assert any(r.method == "POST" and r.path == f"/channels/{server.channel.id}/typing" for r in simcord_env.http_requests)
+
+
+async def test_a_channel_the_bot_cannot_write_to_is_logged_and_survived(simcord_env, server, caplog):
+    # This member may write here (an explicit allow), the bot may not (@everyone is denied).
+    member_allowed = server.guild.create_text_channel(
+        "members-only",
+        overwrites={
+            server.guild.default_role: discord.PermissionOverwrite(send_messages=False),
+            server.member: discord.PermissionOverwrite(send_messages=True),
+        },
+    )
+    await server.member.send(member_allowed, f"{simcord_env.bot.user.mention} why were talks cancelled?")
+    assert member_allowed.last_message.author.id == server.member.id  # no answer could be sent
+    assert any("no permission to answer" in r.getMessage() for r in caplog.records)
+    # ... and the bot goes on answering elsewhere.
+    await server.member.send(server.channel, f"{simcord_env.bot.user.mention} why were talks cancelled?")
+    assert "abruptly halted" in server.channel.last_message.embeds[0].description
