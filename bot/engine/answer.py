@@ -13,11 +13,8 @@ from dataclasses import dataclass
 
 from bot.engine import analyzer
 from bot.engine.documents import Sentence, split_sentences
+from bot.engine.query import Query
 
-# The share of the question's distinct terms a sentence must contain to be offered as the answer.
-# Chosen from the measurements in README, "When TalksBot does not answer": 0.30 to 0.50 all
-# separate the article's answerable questions from unanswerable ones best; 0.40 is the middle.
-MIN_TERM_SHARE = 0.40
 CUE_BONUS = 0.2  # a sentence that has what the question type asks for (a cause, a date, a name)
 PASSAGE_RANK_WEIGHT = 0.15  # a little of the passage's BM25 score, relative to the best
 SNIPPET_CHARS = 300
@@ -36,35 +33,6 @@ _CUES: dict[str, re.Pattern[str]] = {
     "where": re.compile(r"\b(in|at|near|from|to) (the )?[A-Z][a-z]+"),
     "number": re.compile(r"\d"),
 }
-_QUESTION_TYPES = (
-    ("why", re.compile(r"\b(why|how come|what caused|reason)\b", re.IGNORECASE)),
-    ("when", re.compile(r"\b(when|what (year|date|day|month|time))\b", re.IGNORECASE)),
-    ("who", re.compile(r"\b(who|whom|whose)\b", re.IGNORECASE)),
-    ("where", re.compile(r"\bwhere\b", re.IGNORECASE)),
-    ("number", re.compile(r"\bhow (many|much|long|old)\b", re.IGNORECASE)),
-)
-
-
-def names_in(question: str) -> list[tuple[str, ...]]:
-    """The terms of each capitalised word after the first ("Paris", "Pelosi", "U.S."): names.
-
-    A question about a name the answering passage never mentions is not answered by it.
-    """
-    found = []
-    for token in analyzer.tokens(question):
-        word = question[token.start : token.end]
-        if token.start > 0 and word[:1].isupper() and token.terms:
-            found.append(token.terms)
-    return found
-
-
-def question_type(question: str) -> str | None:
-    for name, pattern in _QUESTION_TYPES:
-        if pattern.search(question):
-            return name
-    return None
-
-
 @dataclass(frozen=True, slots=True)
 class Candidate:
     """A passage retrieved for the question, with its text."""
@@ -84,17 +52,14 @@ class ScoredSentence:
 
 
 def best_sentences(
-    question: str,
-    question_terms: Sequence[str],
-    candidates: Sequence[Candidate],
-    weight: Callable[[str], float],
+    query: Query, candidates: Sequence[Candidate], weight: Callable[[str], float]
 ) -> list[ScoredSentence]:
     """Every candidate's best sentence, best first (only sentences sharing a question term)."""
-    wanted = {term: weight(term) for term in set(question_terms)}
+    wanted = {term: weight(term) for term in query.distinct}
     total = sum(wanted.values())
     if not candidates or total <= 0:
         return []
-    cue = _CUES.get(question_type(question) or "")
+    cue = _CUES.get(query.kind or "")
     top_score = max(c.score for c in candidates) or 1.0
     best: list[ScoredSentence] = []
     for candidate in candidates:

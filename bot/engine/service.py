@@ -15,18 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.engine import analyzer
-from bot.engine.answer import (
-    MIN_TERM_SHARE,
-    Candidate,
-    ScoredSentence,
-    best_sentences,
-    names_in,
-    shorten,
-    snippet,
-)
+from bot.engine.answer import Candidate, ScoredSentence, best_sentences, shorten, snippet
+from bot.engine.decide import decide
 from bot.engine.documents import DocumentError, parse_text, split_sentences
 from bot.engine.index import Hit, PassageIndex, indexed_text
 from bot.engine.ingest import extract_text
+from bot.engine.query import Query
 from bot.settings import Settings
 from bot.store import BUNDLED, DocumentRecord, DuplicateDocument, PassageRecord, Store
 
@@ -73,7 +67,8 @@ class Answer:
     closest: list[Source] = field(default_factory=list)  # labelled "closest", shown when abstaining
     searched: int = 0  # passages searched
     elapsed_ms: float = 0.0
-    term_share: float = 0.0  # share of the question's terms in the best sentence (the abstain rule)
+    term_share: float = 0.0  # share of the question's terms in the best sentence
+    confidence: float = 0.0  # the decision's confidence in the best sentence (see engine/decide.py)
 
     def to_json(self) -> dict:
         return {
@@ -84,6 +79,7 @@ class Answer:
             "closest": [s.to_json() for s in self.closest],
             "searched": self.searched,
             "term_share": round(self.term_share, 4),
+            "confidence": round(self.confidence, 4),
         }
 
 
@@ -274,13 +270,13 @@ class Engine:
         return question
 
     async def _retrieve(
-        self, index: PassageIndex, terms: list[str], k: int, guild_id: int | None, everything: bool
+        self, index: PassageIndex, query: Query, k: int, guild_id: int | None, everything: bool
     ) -> list[tuple[Hit, PassageRecord]]:
         """The k best passages with their text, overlapping windows removed.
 
         A passage removed since ``index`` was built is skipped (the store is the truth).
         """
-        hits = index.search(terms, k, guild_id=guild_id, everything=everything)
+        hits = index.search(query.terms, k, guild_id=guild_id, everything=everything)
         passages = await self.store.get_passages(h.passage_id for h in hits)
         return _dedupe([(h, passages[h.passage_id]) for h in hits if h.passage_id in passages])
 
@@ -290,55 +286,60 @@ class Engine:
         started = time.perf_counter()
         query = self._check_question(query)
         index = self.index  # one snapshot for the whole request
-        terms = analyzer.analyze(query)
-        ranked = (await self._retrieve(index, terms, limit * 2, guild_id, everything))[:limit]
-        sentences = {
-            s.key: s
-            for s in best_sentences(query, terms, [Candidate(h.passage_id, p.text, h.score) for h, p in ranked], index.idf)
-        }
+        parsed = Query.parse(query)
+        ranked = (await self._retrieve(index, parsed, limit * 2, guild_id, everything))[:limit]
+        sentences = {s.key: s for s in best_sentences(parsed, _candidates(ranked), index.idf)}
         sources = [_source(n, h, p, sentences.get(h.passage_id)) for n, (h, p) in enumerate(ranked, start=1)]
         searched = int(index.visible(guild_id).sum()) if not everything else len(index)
-        return SearchResult(query, terms, sources, searched, (time.perf_counter() - started) * 1000)
+        return SearchResult(query, list(parsed.terms), sources, searched, (time.perf_counter() - started) * 1000)
 
     async def ask(
-        self, question: str, *, guild_id: int | None = None, limit: int | None = None, everything: bool = False
+        self,
+        question: str,
+        *,
+        guild_id: int | None = None,
+        limit: int | None = None,
+        everything: bool = False,
+        context: Sequence[str] = (),
     ) -> Answer:
+        """Retrieve -> choose the sentence -> decide -> Answer. ``context``: earlier questions of
+        the same conversation, oldest first (kept on the Query for follow-ups)."""
         started = time.perf_counter()
-        question = self._check_question(question)
+        query = Query.parse(self._check_question(question), context=tuple(context))
         limit = limit or self.settings.sources
         index = self.index
-        terms = analyzer.analyze(question)
         searched = len(index) if everything else int(index.visible(guild_id).sum())
 
         def done(**kwargs) -> Answer:
             elapsed = (time.perf_counter() - started) * 1000
-            return Answer(question, terms=terms, searched=searched, elapsed_ms=elapsed, **kwargs)
+            return Answer(query.text, terms=list(query.terms), searched=searched, elapsed_ms=elapsed, **kwargs)
 
-        if not terms:
+        if not query.terms:
             return done(answer=None, sources=[], message=NOTHING_TO_LOOK_FOR)
-        ranked = await self._retrieve(index, terms, max(10, limit * 3), guild_id, everything)
-        candidates = [Candidate(h.passage_id, p.text, h.score) for h, p in ranked]
-        passages_by_id = {p.id: p for _, p in ranked}
-        sentences = best_sentences(question, terms, candidates, index.idf)
+        ranked = await self._retrieve(index, query, max(10, limit * 3), guild_id, everything)
+        sentences = best_sentences(query, _candidates(ranked), index.idf)
         best_of = {s.key: s for s in sentences}
-        share = sentences[0].share if sentences else 0.0
-        if sentences and not _mentions_names(question, passages_by_id[sentences[0].key]):
-            share = 0.0  # it names someone or somewhere the answering passage does not
-        if not sentences or share < MIN_TERM_SHARE:
+        best = sentences[0] if sentences else None
+        passage_terms = _passage_terms(next(p for _, p in ranked if p.id == best.key)) if best else frozenset()
+        decision = decide(query, best, passage_terms)
+        scores = {"term_share": decision.term_share, "confidence": decision.confidence}
+        if best is None or not decision.answer:
             closest = [_source(n, h, p, best_of.get(h.passage_id)) for n, (h, p) in enumerate(ranked[:limit], 1)]
-            return done(answer=None, sources=[], message=NOT_FOUND, closest=closest, term_share=share)
-        answer = sentences[0]
+            return done(answer=None, sources=[], message=NOT_FOUND, closest=closest, **scores)
         # The answering passage is source [1]; the other best passages follow in rank order.
-        order = [hp for hp in ranked if hp[0].passage_id == answer.key]
-        order += [hp for hp in ranked if hp[0].passage_id != answer.key][: limit - 1]
+        order = [hp for hp in ranked if hp[0].passage_id == best.key]
+        order += [hp for hp in ranked if hp[0].passage_id != best.key][: limit - 1]
         sources = [_source(n, h, p, best_of.get(h.passage_id)) for n, (h, p) in enumerate(order, start=1)]
-        return done(answer=f"{answer.sentence.text} [1]", sources=sources, term_share=share)
+        return done(answer=f"{best.sentence.text} [1]", sources=sources, **scores)
 
 
-def _mentions_names(question: str, passage: PassageRecord) -> bool:
-    """Every name in the question (a capitalised word) is in the passage, its section or title."""
-    present = set(analyzer.analyze(indexed_text(passage) + "\n" + passage.title))
-    return all(present.intersection(name) for name in names_in(question))
+def _candidates(ranked: list[tuple[Hit, PassageRecord]]) -> list[Candidate]:
+    return [Candidate(h.passage_id, p.text, h.score) for h, p in ranked]
+
+
+def _passage_terms(passage: PassageRecord) -> frozenset[str]:
+    """What a passage mentions: its text, section and its document's title."""
+    return frozenset(analyzer.analyze(indexed_text(passage) + "\n" + passage.title))
 
 
 def _dedupe(ranked: list[tuple[Hit, PassageRecord]]) -> list[tuple[Hit, PassageRecord]]:

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.engine.answer import Candidate, best_sentences, question_type, shorten, snippet
+from bot.engine.answer import Candidate, best_sentences, shorten, snippet
 from bot.engine.documents import DocumentError, parse_text, split_sentences
+from bot.engine.query import Query, question_type
 from bot.engine.service import NOT_FOUND, NOTHING_TO_LOOK_FOR, Answer, Engine, QuestionError
 from bot.store import DuplicateDocument
 
@@ -249,8 +250,9 @@ def test_question_type(question, kind):
 
 def test_best_sentence_prefers_the_cause_for_why_questions():
     text = "China canceled the talks last year. China canceled the talks because of the visit."
-    best = best_sentences("Why did China cancel the talks?", ["china", "cancel", "talk"],
-                          [Candidate(1, text, 1.0)], lambda term: 1.0)
+    query = Query.parse("Why did China cancel the talks?")
+    assert query.terms == ("china", "cancel", "talk") and query.kind == "why"
+    best = best_sentences(query, [Candidate(1, text, 1.0)], lambda term: 1.0)
     assert best[0].sentence.text == "China canceled the talks because of the visit."
     assert best[0].coverage == 1.0
 
