@@ -210,19 +210,19 @@ async def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.evaluation import run_eval_command
+    from bot.measure.evaluation import run_eval_command
 
     return await run_eval_command(args, settings)
 
 
 async def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.bench import run_bench_command
+    from bot.measure.bench import run_bench_command
 
     return await run_bench_command(args, settings)
 
 
 async def cmd_loadtest(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.loadtest import run_loadtest_command
+    from bot.measure.loadtest import run_loadtest_command
 
     return await run_loadtest_command(args, settings)
 

@@ -1,6 +1,6 @@
 """Load: 200 /ask and 40 mentions at once, from 40 members in 4 servers, through the real bot.
 
-Every interaction and message is created before the bot runs any of them (bot.loadtest's
+Every interaction and message is created before the bot runs any of them (bot.measure.loadtest's
 fire_slash_nowait / fire_mention_nowait, on SimCord 3.2.1 internals), then the bot answers them
 all concurrently. Each server has a document of its own (a made-up place's lantern festival,
 added with /corpus add), so the right answer differs by server.
@@ -12,7 +12,7 @@ import logging
 
 import pytest
 
-from bot.loadtest import ACK_LIMIT_S, BUNDLED_ANSWER, answer_text, build_servers, plan_questions, run_burst
+from bot.measure.loadtest import ACK_LIMIT_S, BUNDLED_ANSWER, answer_text, build_servers, plan_questions, run_burst
 from bot.settings import Settings
 
 SERVERS = 4
@@ -81,7 +81,7 @@ async def test_200_questions_at_once_are_all_answered_right_and_in_time(simcord_
         if leaked:
             wrong.append((q.text, place, f"answer shows {leaked}'s document"))
     assert wrong == []
-    assert burst.answered == questions  # bot.loadtest's own judgement agrees
+    assert burst.answered == questions  # bot.measure.loadtest's own judgement agrees
 
     # Nothing reached the tree's error handler: no 10062 Unknown Interaction, no cooldown. (SimCord's
     # clock is virtual, so lateness alone never causes 10062 here: the 3 s check above stands for it.)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.bench import _loop_lag_during, generate
+from bot.measure.bench import _loop_lag_during, generate
 from bot.engine.index import PassageIndex
 from bot.engine.service import Engine
 from bot.settings import Settings

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from bot.loadtest import SIMCORD_MISSING, place_names, run_loadtest
+from bot.measure.loadtest import SIMCORD_MISSING, place_names, run_loadtest
 from bot.settings import Settings
 
 

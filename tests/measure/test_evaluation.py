@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.evaluation import Collection, load_collection, measure
+from bot.measure.evaluation import Collection, load_collection, measure
 
-TINY = Path(__file__).parent / "fixtures" / "tiny-beir"
+TINY = Path(__file__).parent.parent / "fixtures" / "tiny-beir"
 
 
 def test_load_collection_keeps_only_judged_queries():
