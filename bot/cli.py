@@ -347,7 +347,10 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(args.handler(args, settings))
     except KeyboardInterrupt:
         return 130
-    except (CommandError, QuestionError, DocumentError, UnknownDocument, StoreError, TransferError) as exc:
+    except UnknownDocument as exc:
+        print(f"talksbot: {exc.describe('talksbot docs')}", file=sys.stderr)
+        return EXIT_ERROR
+    except (CommandError, QuestionError, DocumentError, StoreError, TransferError) as exc:
         print(f"talksbot: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except sqlite3.Error as exc:  # a store failure outside the store's own error paths: still one line

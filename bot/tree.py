@@ -48,6 +48,8 @@ def describe(error: BaseException) -> str | None:
         return str(error) or "You can't use that command here."
     if isinstance(error, (app_commands.TransformerError, app_commands.CommandSignatureMismatch)):
         return "That option's value isn't valid."
+    if isinstance(error, UnknownDocument):
+        return error.describe("/documents")
     if isinstance(error, StoreError):
         return "The document store is busy; please try again in a moment."
     if isinstance(error, EXPECTED):

@@ -140,7 +140,7 @@ def test_add_docs_search_remove(run, tmp_path):
 def test_remove_by_title_and_plain_docs(run):
     listing = run("docs")
     assert listing.returncode == 0 and "2024-01-10" in listing.stdout and "5 passages" in listing.stdout
-    removed = run("remove", "face-to-face meeting")
+    removed = run("remove", "top u.s. and chinese")
     assert removed.returncode == 0, removed.stderr
     assert run("docs").stdout.strip() == "No documents."
 
@@ -217,3 +217,12 @@ def test_sync_without_a_token_is_one_clear_line(run):
 
 def test_a_20000_character_question_is_one_clear_line(run):
     assert_one_line_error(run("ask", "why were talks cancelled? " * 800), "too long")
+
+
+def test_remove_by_a_missing_number_removes_nothing(run, tmp_path):
+    report = tmp_path / "report.txt"
+    report.write_text("The ferry ran late all year.\n", encoding="utf-8")
+    assert run("add", str(report), "--title", "Annual Report 2017").returncode == 0
+    assert_one_line_error(run("remove", "7"), "No document #7 (see talksbot docs)")  # "7" is in "2017"
+    assert_one_line_error(run("remove", "²"), "No document titled “²”")  # not an ASCII number: a title
+    assert len(json.loads(run("docs", "--json").stdout)) == 2

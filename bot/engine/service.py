@@ -35,8 +35,21 @@ class QuestionError(ValueError):
 
 
 class UnknownDocument(LookupError):
-    def __init__(self, reference: str) -> None:
-        super().__init__(f"no document {reference!r} here; see the list of documents")
+    """A reference that names no document, or several. ``describe`` adds where to see the list."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+
+    def describe(self, listing: str) -> str:
+        return f"{self.problem} (see {listing})"
+
+    def __str__(self) -> str:
+        return self.problem
+
+
+MAX_SHOWN_CANDIDATES = 10
+_MAX_ID_DIGITS = 18  # SQLite ids are 64-bit; a longer number names no document (and int() of 5,000 digits raises)
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,20 +253,33 @@ class Engine:
         return docs
 
     async def resolve(self, reference: str, guild_id: int | None, *, everything: bool = False) -> DocumentRecord:
-        """A document by id ("3", "#3") or by title (exact, else the only one containing it)."""
+        """A document by number ("3", "#3": that document and nothing else) or by title (exact,
+        case-insensitive, else the only title starting with it). Raises UnknownDocument saying why."""
         docs = await self.documents(guild_id, everything=everything)
-        ref = reference.strip().removeprefix("#")
-        if ref.isdigit():
-            for doc in docs:
-                if doc.id == int(ref):
-                    return doc
+        here = "" if everything else " in this server"
+        ref = " ".join(reference.split())
+        number = ref.removeprefix("#").strip()
+        if number.isascii() and number.isdigit():
+            if len(number) <= _MAX_ID_DIGITS:
+                found = [doc for doc in docs if doc.id == int(number)]
+                if found:
+                    return found[0]
+            raise UnknownDocument(f"No document #{shorten(number, 20)}{here}")
         folded = ref.casefold()
-        exact = [d for d in docs if d.title.casefold() == folded]
-        partial = [d for d in docs if folded and folded in d.title.casefold()]
-        match = exact or partial
-        if len(match) != 1:
-            raise UnknownDocument(reference)
-        return match[0]
+        if not folded:
+            raise UnknownDocument("Name a document by its number or title")
+        match = [d for d in docs if d.title.casefold() == folded] or [
+            d for d in docs if d.title.casefold().startswith(folded)
+        ]
+        if len(match) == 1:
+            return match[0]
+        if not match:
+            raise UnknownDocument(f"No document titled \u201c{shorten(ref, 60)}\u201d{here}")
+        shown = ", ".join(f"#{d.id} {shorten(d.title, 60)}" for d in match[:MAX_SHOWN_CANDIDATES])
+        more = f" and {len(match) - MAX_SHOWN_CANDIDATES} more" if len(match) > MAX_SHOWN_CANDIDATES else ""
+        raise UnknownDocument(
+            f"\u201c{shorten(ref, 60)}\u201d matches {len(match)} documents: {shown}{more}; give its number"
+        )
 
     async def passage(self, doc: DocumentRecord, paragraph: int) -> list[PassageRecord]:
         """The passages of one paragraph of a document (several when it was windowed)."""

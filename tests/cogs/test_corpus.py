@@ -139,3 +139,21 @@ async def test_add_to_corpus_message_menu(simcord_env, server):
     assert docs[0].url and str(message.id) in docs[0].url
     result = await server.member.slash(server.channel, "ask", question="How much did the bake sale raise?")
     assert "400 dollars" in result.response.embeds[0].description
+
+
+async def test_remove_by_a_number_that_is_gone_is_refused_and_removes_nothing(simcord_env, server):
+    await server.admin.slash(server.channel, "corpus add", file=("report.txt", b"Annual Report 2017\n\nThe ferry ran late all year."))
+    await server.admin.slash(server.channel, "corpus add", file=("minutes.txt", b"Board Minutes\n\nThe board met on Monday."))
+    removed = await server.admin.slash(server.channel, "corpus remove", document="2")
+    assert "Removed `#2` **Annual Report 2017**" in removed.response.content
+    for reference in ("2", "#2"):
+        again = await server.admin.slash(server.channel, "corpus remove", document=reference)
+        assert again.ephemeral
+        assert again.response.content == "No document #2 in this server (see /documents)"
+    missing = await server.admin.slash(server.channel, "corpus remove", document="#7")  # "7" is in "2017"
+    assert missing.response.content == "No document #7 in this server (see /documents)"
+    source = await server.member.slash(server.channel, "source", document="#2")
+    assert source.ephemeral and source.response.content == "No document #2 in this server (see /documents)"
+    titles = [d.title for d in await simcord_env.bot.engine.documents(server.guild.id)]
+    assert len(titles) == 2 and "Board Minutes" in titles  # the bundled article and the minutes stay
+    assert len(simcord_env.errors) == 4  # each refusal went through the tree's handler

@@ -16,7 +16,7 @@ async def test_source_autocomplete_and_paragraph(simcord_env, server):
 
 async def test_source_unknown_document_or_paragraph_is_a_short_private_error(simcord_env, server):
     missing = await server.member.slash(server.channel, "source", document="no such thing")
-    assert missing.ephemeral and "no document" in missing.response.content
+    assert missing.ephemeral and missing.response.content == "No document titled “no such thing” in this server (see /documents)"
     too_far = await server.member.slash(server.channel, "source", document="1", paragraph=99)
     assert too_far.ephemeral and "paragraphs 1 to 5" in too_far.response.content
     assert len(simcord_env.errors) == 2  # both went through the tree's handler
