@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sqlite3
 import sys
 from collections.abc import Awaitable, Callable
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from bot.console import CommandError
 from bot.engine.documents import DocumentError
 from bot.engine.service import Answer, Engine, QuestionError, Source, UnknownDocument
 from bot.settings import Settings
@@ -23,10 +25,6 @@ from bot.store import BUNDLED, DuplicateDocument, Store, StoreError, describe_er
 from bot.transfer import TransferError, export_documents, import_documents, read_export
 
 EXIT_ERROR = 1
-
-
-class CommandError(Exception):
-    """An error worth one line to the user."""
 
 
 def _format_source(source: Source) -> str:
@@ -42,16 +40,6 @@ def format_answer(answer: Answer) -> str:
             lines += [_format_source(s) for s in answer.closest]
         return "\n".join(lines)
     return "\n".join([answer.answer, "", *(_format_source(s) for s in answer.sources)])
-
-
-def print_report(report: dict, *, as_json: bool) -> None:
-    """A measurement command's figures: one JSON object (the last line), or aligned lines."""
-    if as_json:
-        print(json.dumps(report))
-        return
-    width = max(map(len, report))
-    for key, value in report.items():
-        print(f"{key:<{width}}  {value}")
 
 
 async def _with_engine(settings: Settings, work: Callable[[Engine], Awaitable[int]]) -> int:
@@ -243,24 +231,33 @@ def _guild_id(value: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="talksbot", description="Answers questions about news articles, with citations.")
-    parser.add_argument("--db", type=Path, help="SQLite store (default: $TALKSBOT_DB or the user data directory)")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    db_help = "SQLite store (default: $TALKSBOT_DB or the user data directory); before or after the command"
+    parser.add_argument("--db", type=Path, help=db_help)
+    # The global options again on every subcommand, so `talksbot ask Q --db PATH` works too.
+    # SUPPRESS: a subcommand that was not given --db keeps the value from before the command.
+    global_options = argparse.ArgumentParser(add_help=False)
+    global_options.add_argument("--db", type=Path, default=argparse.SUPPRESS, help=db_help)
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    ask = commands.add_parser("ask", help="answer a question with the sentence that answers it and its sources")
+    def command(name: str, **kwargs) -> argparse.ArgumentParser:
+        return subparsers.add_parser(name, parents=[global_options], **kwargs)
+
+
+    ask = command("ask", help="answer a question with the sentence that answers it and its sources")
     ask.add_argument("question")
     ask.add_argument("--json", action="store_true", help="print one JSON object")
     ask.add_argument("--limit", type=_positive_int, default=None, help="how many sources (default 3)")
     ask.add_argument("--guild", type=int, help="ask as this server sees the documents")
     ask.set_defaults(handler=cmd_ask)
 
-    search = commands.add_parser("search", help="the best matching passages with their scores")
+    search = command("search", help="the best matching passages with their scores")
     search.add_argument("query")
     search.add_argument("--json", action="store_true")
     search.add_argument("--limit", type=_positive_int, default=5)
     search.add_argument("--guild", type=int, help="search as this server sees the documents")
     search.set_defaults(handler=cmd_search)
 
-    add = commands.add_parser("add", help="add documents (text, Markdown, HTML, PDF)")
+    add = command("add", help="add documents (text, Markdown, HTML, PDF)")
     add.add_argument("files", nargs="+", metavar="FILE")
     add.add_argument("--title")
     add.add_argument("--date", help="YYYY-MM-DD")
@@ -268,15 +265,15 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--guild", type=int, help="the server it belongs to (default: visible everywhere)")
     add.set_defaults(handler=cmd_add)
 
-    remove = commands.add_parser("remove", help="remove a document by id or title")
+    remove = command("remove", help="remove a document by id or title")
     remove.add_argument("document", metavar="DOC")
     remove.set_defaults(handler=cmd_remove)
 
-    docs = commands.add_parser("docs", help="list the documents")
+    docs = command("docs", help="list the documents")
     docs.add_argument("--json", action="store_true")
     docs.set_defaults(handler=cmd_docs)
 
-    export = commands.add_parser(
+    export = command(
         "export",
         help="write one server's documents to a JSON Lines file, a backup (default: guild 0, the bundled ones)",
         description="Write the documents of one server to FILE, one JSON object per line (title, date, url, "
@@ -287,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--guild", type=_guild_id, help="the server whose documents to write (default: 0, the bundled ones)")
     export.set_defaults(handler=cmd_export)
 
-    import_ = commands.add_parser(
+    import_ = command(
         "import",
         help="add the documents of a file written by export",
         description="Add the documents of FILE (written by talksbot export). Every line is checked first "
@@ -300,14 +297,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     import_.set_defaults(handler=cmd_import)
 
-    run = commands.add_parser("run", help="run the Discord bot (needs DISCORD_TOKEN)")
+    run = command("run", help="run the Discord bot (needs DISCORD_TOKEN)")
     run.set_defaults(handler=cmd_run)
 
-    sync = commands.add_parser("sync", help="register the slash commands with Discord now")
+    sync = command("sync", help="register the slash commands with Discord now")
     sync.add_argument("--guild", type=int, help="only in this server (instant), instead of globally")
     sync.set_defaults(handler=cmd_sync)
 
-    evaluate = commands.add_parser("eval", help="measure retrieval on a BEIR-format test collection")
+    evaluate = command("eval", help="measure retrieval on a BEIR-format test collection")
     evaluate.add_argument("dir", type=Path, metavar="DIR")
     evaluate.add_argument("--split", default="test")
     evaluate.add_argument("--run", type=Path, help="TREC run file to write (default: DIR-name.run in the current folder)")
@@ -317,13 +314,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.set_defaults(handler=cmd_eval)
 
-    bench = commands.add_parser("bench", help="measure speed and memory on a generated corpus")
+    bench = command("bench", help="measure speed and memory on a generated corpus")
     bench.add_argument("--passages", type=_positive_int, default=100_000)
     bench.add_argument("--queries", type=_positive_int, default=100)
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(handler=cmd_bench)
 
-    loadtest = commands.add_parser("loadtest", help="questions per second through the Discord layer (needs the test extra)")
+    loadtest = command("loadtest", help="questions per second through the Discord layer (needs the test extra)")
     loadtest.add_argument("--questions", type=_positive_int, default=200)
     loadtest.add_argument("--servers", type=_positive_int, default=4)
     loadtest.add_argument("--json", action="store_true")
@@ -344,7 +341,16 @@ def main(argv: list[str] | None = None) -> int:
     settings: Settings | None = None
     try:
         settings = _settings(args)
-        return asyncio.run(args.handler(args, settings))
+        status = asyncio.run(args.handler(args, settings))
+        sys.stdout.flush()  # here, so a closed pipe is caught below and not at exit
+        return status
+    except BrokenPipeError:
+        # The reader went away (`talksbot ask Q | head -1`). As Python's documentation advises
+        # (signal module, "Note on SIGPIPE"): point stdout at devnull so the flush at exit does
+        # not raise again, and stop quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
     except UnknownDocument as exc:

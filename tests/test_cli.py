@@ -97,6 +97,64 @@ def test_db_option(run, tmp_path):
     assert not (tmp_path / "store" / "cli.db").exists()
 
 
+def test_db_option_after_the_command(run, tmp_path):
+    other = tmp_path / "after" / "other.db"
+    result = run("ask", "why were talks cancelled?", "--db", str(other))
+    assert result.returncode == 0, result.stderr
+    assert "abruptly halted in 2023" in result.stdout
+    assert other.is_file()
+    assert not (tmp_path / "store" / "cli.db").exists()
+    # given on both sides, the one after the command is the one used
+    third = tmp_path / "third.db"
+    listed = run("--db", str(other), "docs", "--json", "--db", str(third))
+    assert listed.returncode == 0, listed.stderr
+    assert third.is_file()
+
+
+def test_ask_piped_into_head_prints_one_line_and_no_error(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TALKSBOT_")}
+    env["TALKSBOT_DB"] = str(tmp_path / "pipe.db")
+    pipeline = f"{SCRIPT} ask 'why were talks cancelled?' | head -1"
+    result = subprocess.run(["sh", "-c", pipeline], env=env, capture_output=True, text=True, timeout=60)
+    assert result.stderr == ""
+    assert result.stdout.count("\n") == 1
+    assert "abruptly halted in 2023" in result.stdout
+
+
+def test_a_reader_closing_the_pipe_first_gives_no_traceback(tmp_path):
+    """The reader is gone before the answer is written: the write itself fails, every time."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TALKSBOT_")}
+    env["TALKSBOT_DB"] = str(tmp_path / "pipe.db")
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            [str(SCRIPT), "search", "talks", "--limit", "10"],
+            env=env,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert result.stderr == ""
+    assert result.returncode == 1  # as Python's documentation does for a closed pipe
+
+
+def test_measuring_commands_do_not_import_the_cli():
+    """bot.measure shares the error type and report printer with the CLI through bot.console."""
+    code = (
+        "import sys; sys.modules['bot.cli'] = None\n"  # importing bot.cli now fails
+        "import bot.measure.evaluation, bot.measure.bench, bot.measure.loadtest\n"
+        "from bot.console import CommandError\n"
+        "assert bot.measure.evaluation.CommandError is CommandError\n"
+        "print('ok')"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "ok", result.stderr
+
+
 def test_add_docs_search_remove(run, tmp_path):
     note = tmp_path / "harbor.txt"
     note.write_text(

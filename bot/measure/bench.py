@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from bot.console import print_report
 from bot.engine import analyzer
 from bot.engine.analyzer import STOP_WORDS
 from bot.engine.index import PassageIndex
@@ -192,7 +193,5 @@ def _bm25s_p50(tokens: list[list[int]], term_ids: list[list[int]], k1: float, b:
 
 async def run_bench_command(args: argparse.Namespace, settings: Settings) -> int:
     report = await run_bench(args.passages, args.queries, progress=not args.json)
-    from bot.cli import print_report
-
     print_report(report, as_json=args.json)
     return 0

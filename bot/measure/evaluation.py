@@ -20,6 +20,7 @@ import ir_measures
 from ir_measures import AP, P, R, nDCG
 from tqdm import tqdm
 
+from bot.console import CommandError
 from bot.engine import analyzer
 from bot.engine.index import PassageIndex
 from bot.engine.service import Engine
@@ -179,8 +180,6 @@ async def evaluate(
 
 
 async def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.cli import CommandError
-
     folder: Path = args.dir
     if not folder.is_dir():
         raise CommandError(f"{folder} is not a folder with corpus.jsonl, queries.jsonl and qrels/")

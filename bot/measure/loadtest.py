@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot.console import CommandError, print_report
 from bot.settings import Settings
 
 if TYPE_CHECKING:
@@ -468,8 +469,6 @@ async def run_loadtest(questions: int, servers: int, *, settings: Settings | Non
 
 
 async def run_loadtest_command(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.cli import CommandError
-
     if args.servers > MAX_SERVERS:
         raise CommandError(f"--servers: at most {MAX_SERVERS}")
     try:
@@ -480,7 +479,5 @@ async def run_loadtest_command(args: argparse.Namespace, settings: Settings) -> 
         raise CommandError(SIMCORD_MISSING) from None
     except TimeoutError as exc:  # SimCord's settle: the bot still had work it could not finish
         raise CommandError(f"the bot did not finish the questions: {str(exc).splitlines()[0]}") from None
-    from bot.cli import print_report
-
     print_report(report, as_json=args.json)
     return 0 if report["all_answered"] else 1
