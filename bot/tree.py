@@ -12,7 +12,7 @@ import logging
 import discord
 from discord import app_commands
 
-from bot.embeds import NO_PINGS, clip
+from bot.embeds import NO_PINGS, clip, quote
 from bot.engine.documents import DocumentError
 from bot.engine.service import QuestionError, UnknownDocument
 from bot.store import DuplicateDocument, StoreError
@@ -52,8 +52,10 @@ def describe(error: BaseException) -> str | None:
         return error.describe("/documents")
     if isinstance(error, StoreError):
         return "The document store is busy; please try again in a moment."
+    if isinstance(error, UserFacingError):
+        return str(error)  # written for Discord, with what it quotes already escaped
     if isinstance(error, EXPECTED):
-        return str(error)
+        return quote(str(error))  # the engine's plain text can carry a title, file name or reference
     return None
 
 

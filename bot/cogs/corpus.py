@@ -125,7 +125,7 @@ class CorpusCog(commands.GroupCog, group_name="corpus", group_description="Manag
     ) -> None:
         limit = self.bot.settings.max_upload_bytes
         if file.size > limit:  # refuse before downloading anything
-            raise UserFacingError(f"{file.filename} is larger than the limit of {limit // 1000:,} kB.")
+            raise UserFacingError(f"{quote(file.filename)} is larger than the limit of {limit // 1000:,} kB.")
         assert interaction.guild_id is not None
         self._count_upload(interaction.guild_id)
         await interaction.response.defer(ephemeral=True, thinking=True)  # errors stay private too

@@ -8,7 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.embeds import NO_PINGS, clip, passage_embed
+from bot.embeds import NO_PINGS, clip, passage_embed, quote
 from bot.engine.service import Engine
 from bot.store import DocumentRecord
 from bot.tree import UserFacingError
@@ -52,7 +52,7 @@ class LookupCog(commands.Cog):
         passages = await self.bot.engine.passage(doc, paragraph)
         if not passages:
             last = (await self.bot.engine.store.document_passages(doc.id))[-1].paragraph
-            raise UserFacingError(f"{doc.title} has paragraphs 1 to {last}.")
+            raise UserFacingError(f"{quote(doc.title)} has paragraphs 1 to {last}.")
         body = await self.bot.engine.store.document_body(doc.id) or ""
         text = body[passages[0].start : passages[-1].end]
         embed = passage_embed(doc.title, doc.date, paragraph, passages[0].section, text, doc.url)

@@ -103,7 +103,7 @@ async def test_document_text_cannot_ping_or_inject_markdown(simcord_env, server)
     assert "everyone" in embed.description
     assert not reply.mention_everyone
     assert re.search(r"(?<!\\)\[this\]\(", embed.description) is None  # the masked link is escaped
-    assert "\\[this]" in embed.description
+    assert "\\[this\\]" in embed.description
 
 
 async def test_long_document_answers_stay_within_discord_limits(simcord_env, server):

@@ -1,0 +1,159 @@
+"""Every message the bot sends reads exactly as the document, title, URL or question it quotes.
+
+The real bot under SimCord; each message rendered as a member reads it (tests/reader.py: SimCord's
+Discord-markdown projection, markdown and escapes removed) and compared with the source text, over
+a document full of awkward text: punctuation beside a highlighted word, acronyms, markdown
+characters, @everyone, mentions, commands, timestamps and a masked link.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from reader import live, message_parts, read, read_message
+
+ARTICLE = (Path(__file__).resolve().parents[2] / "corpus" / "2024-01-10-us-china-defense-talks.txt").read_text("utf-8")
+
+TITLE = "**Official** ~~notice~~ ||hidden|| <#123> @everyone [Verify](https://evil.example) _memo_"
+PARAGRAPHS = [
+    "The U.S. Coast Guard inspected the ferry Nightjar on Monday; its captain_in_charge said *all clear*.",
+    "Read [the official ferry timetable](https://evil.example/login) before boarding | gate > 3 opens at 9.",
+    "The harbor master told @everyone in <#123> to run </ask:1> before <t:1700000000:R>, `sudo` ~~no~~ ||secret||.",
+    "- Lifeboats: 4, checked by the U.S. inspectors; # not a heading > not a quote.",
+]
+BODY = "\n\n".join(["Harbor Notes", *PARAGRAPHS])
+URL = "https://harbor.example/notes?id=7"
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def assert_quotes_the_document(shown: str) -> None:
+    """Every run of text between the ellipses of a clipped quote is, word for word and space for
+    space, in a document (the awkward one or the bundled article)."""
+    for piece in shown.split("…"):
+        piece = piece.strip()
+        assert not piece or piece in flat(BODY) or piece in flat(ARTICLE), f"not in a document: {piece!r}"
+
+
+def assert_nothing_live(message, allowed_links=()) -> None:
+    """Nothing renders as more than text and bold, but the bot's own `#id` and the document's URL."""
+    for kind, text in message_parts(message):
+        extra = [
+            item
+            for item in live(text, kind)
+            if item not in {f"link {u}" for u in allowed_links} and not re.fullmatch(r"code #\d+", item)
+        ]
+        assert not extra, f"{kind} {text!r} renders {extra}"
+
+
+@pytest.fixture
+async def harbor(simcord_env, server):
+    added = await server.admin.slash(
+        server.channel, "corpus add", file=("harbor.txt", BODY.encode()), title=TITLE, url=URL
+    )
+    assert "Added" in added.response.content, added.response.content
+    return added
+
+
+async def test_answer_reads_as_the_document(simcord_env, server, harbor):
+    question = "When did the Coast Guard inspect the ferry Nightjar?"
+    reply = (await server.member.slash(server.channel, "ask", question=question)).response
+    embed = reply.embeds[0]
+    assert read(embed.title, "title") == question
+    assert read(embed.description, "description") == PARAGRAPHS[0] + " [1]"
+    for field in embed.fields:
+        assert TITLE in read(field.name, "name")
+        quoted = read(field.value, "value").removesuffix(URL).strip()
+        assert_quotes_the_document(quoted)
+    first = read(embed.fields[0].value, "value")
+    assert "The U.S. Coast Guard inspected the ferry Nightjar on Monday; its captain_in_charge said *all clear*." in first
+    assert "**" in embed.fields[0].value  # the question's words are highlighted...
+    assert_nothing_live(reply, allowed_links=[URL])  # ...and nothing else is markup
+
+
+async def test_search_keeps_spaces_and_the_masked_link_dead(simcord_env, server, harbor):
+    reply = (await server.member.slash(server.channel, "search", query="official ferry timetable")).response
+    embed = reply.embeds[0]
+    assert read(embed.title, "title") == "Search: official ferry timetable"
+    shown = [read(field.value, "value") for field in embed.fields]
+    assert any(PARAGRAPHS[1] in text for text in shown), shown
+    assert "**official ferry timetable**" in embed.fields[0].value  # one bold run, spaces kept
+    for text in shown:
+        assert_quotes_the_document(text.removesuffix(URL).strip())
+    assert_nothing_live(reply, allowed_links=[URL])
+
+
+async def test_mentions_commands_and_timestamps_stay_text(simcord_env, server, harbor):
+    reply = (await server.member.slash(server.channel, "search", query="harbor master sudo")).response
+    assert PARAGRAPHS[2] in read_message(reply)
+    assert_nothing_live(reply, allowed_links=[URL])
+
+
+async def test_acronyms_and_line_markers(simcord_env, server, harbor):
+    reply = (await server.member.slash(server.channel, "search", query="U.S. lifeboats inspectors")).response
+    text = read_message(reply)
+    assert PARAGRAPHS[3] in text and PARAGRAPHS[0] in text
+    values = " ".join(field.value for field in reply.embeds[0].fields)
+    assert "**U.S.**" in values  # the acronym is highlighted whole, its dots included
+    assert "**U.**" not in values and "**S.**" not in values
+    assert_nothing_live(reply, allowed_links=[URL])
+
+
+async def test_abstention_reads_as_the_document(simcord_env, server, harbor):
+    question = "Did the ferry timetable change in **Paris** [x](https://evil.example) @everyone?"
+    reply = (await server.member.slash(server.channel, "ask", question=question)).response
+    embed = reply.embeds[0]
+    assert "couldn't find" in embed.description
+    assert read(embed.title, "title") == question
+    assert embed.fields, "the closest passages are listed"
+    for field in embed.fields:
+        assert_quotes_the_document(read(field.value, "value").removesuffix(URL).strip())
+    assert_nothing_live(reply, allowed_links=[URL])
+
+
+async def test_full_passage_and_source_read_as_the_document(simcord_env, server, harbor):
+    answer = (await server.member.slash(server.channel, "ask", question="When did the Coast Guard inspect the ferry?")).response
+    full = (await server.member.click(answer, label="Full passage")).response
+    assert read(full.embeds[0].description, "description") == PARAGRAPHS[0]
+    assert read(full.embeds[0].title, "title") == f"{TITLE} - para 1"
+    assert_nothing_live(full)
+    doc_id = harbor.response.content.split("`#")[1].split("`")[0]
+    source = (await server.member.slash(server.channel, "source", document=doc_id, paragraph=3)).response
+    assert read(source.embeds[0].description, "description") == PARAGRAPHS[2]
+    assert_nothing_live(source)
+    beyond = (await server.member.slash(server.channel, "source", document=doc_id, paragraph=99)).response
+    assert read(beyond.content, "content") == f"{TITLE} has paragraphs 1 to 4."
+    assert_nothing_live(beyond)
+    assert len(simcord_env.errors) == 1  # the range error went through the tree's handler
+
+
+async def test_document_list_and_admin_replies_read_as_typed(simcord_env, server, harbor):
+    assert read(harbor.response.content, "content").startswith("Added #")
+    assert TITLE in read(harbor.response.content, "content")
+    assert_nothing_live(harbor.response)
+    listed = (await server.member.slash(server.channel, "documents")).response
+    assert TITLE in read_message(listed)
+    assert_nothing_live(listed)
+    again = await server.admin.slash(server.channel, "corpus add", file=("again.txt", BODY.encode()))
+    assert TITLE in read(again.response.content, "content") and "already here" in again.response.content
+    assert_nothing_live(again.response)
+    assert len(simcord_env.errors) == 1  # the duplicate went through the tree's handler
+    doc_id = harbor.response.content.split("`#")[1].split("`")[0]
+    removed = await server.admin.slash(server.channel, "corpus remove", document=doc_id)
+    assert read(removed.response.content, "content") == f"Removed #{doc_id} {TITLE}."
+    assert_nothing_live(removed.response)
+
+
+async def test_errors_quote_what_was_typed(simcord_env, server):
+    reference = "[Verify](https://evil.example) @everyone <#1> *x*"
+    missing = (await server.member.slash(server.channel, "source", document=reference)).response
+    assert reference in read(missing.content, "content")
+    assert_nothing_live(missing)
+    bad_file = await server.admin.slash(server.channel, "corpus add", file=("my_*notes*_.docx", b"PK\x03\x04"))
+    assert "my_*notes*_.docx" in read(bad_file.response.content, "content")
+    assert_nothing_live(bad_file.response)
+    assert len(simcord_env.errors) == 2
