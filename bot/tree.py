@@ -49,7 +49,7 @@ def describe(error: BaseException) -> str | None:
     if isinstance(error, (app_commands.TransformerError, app_commands.CommandSignatureMismatch)):
         return "That option's value isn't valid."
     if isinstance(error, UnknownDocument):
-        return error.describe("/documents")
+        return quote(error.describe("/documents"))  # it repeats what was typed
     if isinstance(error, StoreError):
         return "The document store is busy; please try again in a moment."
     if isinstance(error, UserFacingError):
