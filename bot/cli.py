@@ -304,10 +304,17 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--guild", type=int, help="only in this server (instant), instead of globally")
     sync.set_defaults(handler=cmd_sync)
 
-    evaluate = command("eval", help="measure retrieval on a BEIR-format test collection")
-    evaluate.add_argument("dir", type=Path, metavar="DIR")
+    evaluate = command(
+        "eval", help="measure retrieval on a BEIR-format folder, or answer-or-abstain on a SQuAD 2.0 .json file"
+    )
+    evaluate.add_argument("dir", type=Path, metavar="PATH")
     evaluate.add_argument("--split", default="test")
-    evaluate.add_argument("--run", type=Path, help="TREC run file to write (default: DIR-name.run in the current folder)")
+    evaluate.add_argument(
+        "--run",
+        type=Path,
+        help="BEIR: TREC run file to write (default: DIR-name.run in the current folder); "
+        "SQuAD: one JSON line per question {id, answer, confidence}",
+    )
     evaluate.add_argument("--json", action="store_true")
     evaluate.add_argument(
         "--cv", type=int, default=0, metavar="K", help="also choose k1 and b by K-fold cross-validation over the queries"

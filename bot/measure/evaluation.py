@@ -24,6 +24,7 @@ from bot.console import CommandError
 from bot.engine import analyzer
 from bot.engine.index import PassageIndex
 from bot.engine.service import Engine
+from bot.measure.squad import SquadError, evaluate_squad, is_squad_file, print_squad_report
 from bot.settings import Settings
 
 MEASURES = {"nDCG@10": nDCG @ 10, "MAP@100": AP @ 100, "Recall@100": R @ 100, "P@1": P @ 1}
@@ -181,24 +182,34 @@ async def evaluate(
 
 async def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
     folder: Path = args.dir
-    if not folder.is_dir():
-        raise CommandError(f"{folder} is not a folder with corpus.jsonl, queries.jsonl and qrels/")
-    run_path = args.run or Path(f"{folder.resolve().name}.run")
+    squad = is_squad_file(folder)
+    if not squad and not folder.is_dir():
+        raise CommandError(f"{folder} is neither a SQuAD 2.0 .json file nor a folder with corpus.jsonl, queries.jsonl and qrels/")
+    run_path = args.run or (None if squad else Path(f"{folder.resolve().name}.run"))
+
+    async def measure_with(eval_settings: Settings) -> dict:
+        if not squad:
+            return await evaluate(
+                folder, split=args.split, settings=eval_settings, run_path=run_path, progress=True, folds=args.cv
+            )
+        engine = await Engine.open(eval_settings, seed=False)
+        try:
+            return await evaluate_squad(engine, folder, run_path=run_path, progress=True)
+        finally:
+            await engine.close()
+
     try:
         if args.db:  # the global --db: keep the ingested store
-            report = await evaluate(
-                folder, split=args.split, settings=settings, run_path=run_path, progress=True, folds=args.cv
-            )
+            report = await measure_with(settings)
         else:
             with tempfile.TemporaryDirectory(prefix="talksbot-eval-") as tmp:
-                temp_settings = settings.model_copy(update={"db": Path(tmp) / "eval.db"})
-                report = await evaluate(
-                    folder, split=args.split, settings=temp_settings, run_path=run_path, progress=True, folds=args.cv
-                )
-    except CollectionError as exc:
+                report = await measure_with(settings.model_copy(update={"db": Path(tmp) / "eval.db"}))
+    except (CollectionError, SquadError) as exc:
         raise CommandError(str(exc)) from None
     if args.json:
         print(json.dumps(report))
+    elif squad:
+        print_squad_report(report)
     else:
         print(f"{report['documents']} documents, {report['queries']} queries; run file: {report['run']}")
         for name in [*MEASURES, "answered", "answered_from_relevant"]:
