@@ -77,6 +77,50 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     ),
+    # 3: ids are never reused (AUTOINCREMENT). Without it SQLite hands a deleted row's id to the
+    # next insert, and an old answer's passage id then names another server's new passage.
+    # SQLite cannot add AUTOINCREMENT to a table, so both tables are rebuilt with their ids. The
+    # old ones are renamed first and dropped child first: dropping a parent table that a child
+    # still references would run its ON DELETE CASCADE into the copied passages.
+    (
+        "ALTER TABLE passages RENAME TO passages_v2",
+        "ALTER TABLE documents RENAME TO documents_v2",
+        """CREATE TABLE documents (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            guild_id INTEGER NOT NULL DEFAULT 0,
+            title TEXT NOT NULL,
+            date TEXT,
+            url TEXT,
+            added_by TEXT NOT NULL,
+            added_at TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            body TEXT NOT NULL
+        )""",
+        """CREATE TABLE passages (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+            ordinal INTEGER NOT NULL,
+            paragraph INTEGER NOT NULL,
+            section TEXT,
+            start INTEGER NOT NULL,
+            "end" INTEGER NOT NULL,
+            text TEXT NOT NULL
+        )""",
+        "INSERT INTO documents SELECT id, guild_id, title, date, url, added_by, added_at, content_hash, body"
+        " FROM documents_v2",
+        'INSERT INTO passages SELECT id, doc_id, ordinal, paragraph, section, start, "end", text FROM passages_v2',
+        "DROP TABLE passages_v2",
+        "DROP TABLE documents_v2",
+        "CREATE UNIQUE INDEX documents_guild_hash ON documents(guild_id, content_hash)",
+        "CREATE INDEX passages_doc ON passages(doc_id, ordinal)",
+        "CREATE INDEX passages_doc_paragraph ON passages(doc_id, paragraph)",
+        # Ids removed before this migration are known from the audit log: never hand them out again.
+        """UPDATE sqlite_sequence SET seq = MAX(seq, (SELECT COALESCE(MAX(doc_id), 0) FROM audit_log))
+            WHERE name = 'documents'""",
+        """INSERT INTO sqlite_sequence (name, seq) SELECT 'documents', MAX(doc_id) FROM audit_log
+            WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'documents')
+            HAVING MAX(doc_id) IS NOT NULL""",
+    ),
 )
 
 
@@ -408,16 +452,35 @@ class Store:
         )
         return [PassageRecord(*row) for row in rows]
 
-    async def get_passages(self, passage_ids: Iterable[int]) -> dict[int, PassageRecord]:
+    async def get_passages(self, passage_ids: Iterable[int], *, visible_in: int | None) -> dict[int, PassageRecord]:
+        """Passages by id, only those whose document ``visible_in`` sees: the bundled ones and
+        that server's (BUNDLED: only the bundled ones, as in DMs); None: every server's (the
+        command line). An id of another server's passage is simply not found.
+        """
         ids = list(passage_ids)
         if not ids:
             return {}
         marks = ", ".join("?" * len(ids))
-        rows = await self._all(
-            f"SELECT {_PASSAGE_COLUMNS} FROM passages p JOIN documents d ON d.id = p.doc_id WHERE p.id IN ({marks})",
-            ids,
-        )
+        sql = f"SELECT {_PASSAGE_COLUMNS} FROM passages p JOIN documents d ON d.id = p.doc_id WHERE p.id IN ({marks})"
+        params: list[int] = ids
+        if visible_in is not None:
+            sql += " AND d.guild_id IN (?, ?)"
+            params = [*ids, BUNDLED, visible_in]
+        rows = await self._all(sql, params)
         return {row[0]: PassageRecord(*row) for row in rows}
+
+    async def paragraph_passages(self, doc_id: int, paragraph: int) -> list[PassageRecord]:
+        """The passages of one paragraph (several when it was windowed), without reading the rest."""
+        rows = await self._all(
+            f"SELECT {_PASSAGE_COLUMNS} FROM passages p JOIN documents d ON d.id = p.doc_id"
+            " WHERE p.doc_id = ? AND p.paragraph = ? ORDER BY p.ordinal",
+            (doc_id, paragraph),
+        )
+        return [PassageRecord(*row) for row in rows]
+
+    async def last_paragraph(self, doc_id: int) -> int:
+        row = await self._one("SELECT COALESCE(MAX(paragraph), 0) FROM passages WHERE doc_id = ?", (doc_id,))
+        return row[0] if row else 0
 
     # -- server settings, feedback, key-values --------------------------------------------
 

@@ -52,9 +52,9 @@ class AnswerView(_TimeoutView):
     @discord.ui.button(label="Full passage", style=discord.ButtonStyle.secondary)
     async def full_passage(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
         source = self.answer.sources[min(self.page * SOURCES_PER_PAGE, len(self.answer.sources) - 1)]
-        passages = await self.engine.store.get_passages([source.passage_id])
-        passage = passages.get(source.passage_id)
-        if passage is None:
+        # Only a passage this server still sees, of the document the answer cited.
+        passage = await self.engine.passage_by_id(source.passage_id, interaction.guild_id)
+        if passage is None or passage.doc_id != source.doc_id:
             await interaction.response.send_message(
                 "That document has been removed.", ephemeral=True, allowed_mentions=NO_PINGS
             )

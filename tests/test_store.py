@@ -38,7 +38,7 @@ def pragma(path, name):
 
 async def test_migrations_set_user_version(tmp_path):
     store = await Store.open(tmp_path / "s.db")
-    assert await store.schema_version() == len(MIGRATIONS) == 2
+    assert await store.schema_version() == len(MIGRATIONS) == 3
     await store.close()
     assert pragma(tmp_path / "s.db", "user_version") == len(MIGRATIONS)
 
@@ -243,10 +243,64 @@ async def test_list_documents_by_guild(store):
 async def test_get_passages_by_id(store):
     record = await store.add_document(parse_text(TEXT), added_by="t")
     passages = await store.document_passages(record.id)
-    got = await store.get_passages([passages[1].id, 999])
+    got = await store.get_passages([passages[1].id, 999], visible_in=None)
     assert list(got) == [passages[1].id]
     assert got[passages[1].id] == passages[1]
-    assert await store.get_passages([]) == {}
+    assert await store.get_passages([], visible_in=None) == {}
+
+
+async def test_passages_by_id_are_found_only_where_they_are_visible(store):
+    bundled = await store.add_document(parse_text(TEXT), added_by="t")
+    private = await store.add_document(parse_text("Memo\n\nThe merger with Initech is secret."), guild_id=7, added_by="t")
+    [bundled_passage, *_] = await store.document_passages(bundled.id)
+    [memo] = await store.document_passages(private.id)
+    ids = [bundled_passage.id, memo.id]
+    assert set(await store.get_passages(ids, visible_in=7)) == set(ids)
+    assert set(await store.get_passages(ids, visible_in=8)) == {bundled_passage.id}  # another server
+    assert set(await store.get_passages(ids, visible_in=BUNDLED)) == {bundled_passage.id}  # DMs
+    assert set(await store.get_passages(ids, visible_in=None)) == set(ids)  # the command line
+
+
+async def test_ids_of_removed_documents_and_passages_are_never_reused(store):
+    first = await store.add_document(parse_text(TEXT), guild_id=1, added_by="a")
+    old_passages = {p.id for p in await store.document_passages(first.id)}
+    await store.remove_document(first.id, removed_by="a")
+    second = await store.add_document(parse_text("Memo\n\nThe merger with Initech.\n\nBoard votes Friday."), guild_id=2, added_by="b")
+    assert second.id > first.id
+    new_passages = {p.id for p in await store.document_passages(second.id)}
+    assert new_passages.isdisjoint(old_passages) and min(new_passages) > max(old_passages)
+
+
+async def test_migration_3_keeps_ids_and_stops_reuse_of_ids_removed_before_it(tmp_path):
+    """A version-2 store (ids reusable) is rebuilt with AUTOINCREMENT, every id kept, in one go."""
+    path = tmp_path / "v2.db"
+    connection = sqlite3.connect(path)
+    for statements in MIGRATIONS[:2]:
+        for statement in statements:
+            connection.execute(statement)
+    connection.execute("PRAGMA user_version = 2")
+    connection.execute(
+        "INSERT INTO documents VALUES (5, 9, 'Kept', NULL, NULL, 'a', '2024-01-01T00:00:00+00:00', 'h5', 'Body.')"
+    )
+    connection.execute('INSERT INTO passages VALUES (40, 5, 0, 1, NULL, 0, 5, \'Body.\')')
+    # Document 8 was added and removed under version 2: only the audit log remembers its id.
+    connection.execute("INSERT INTO audit_log (guild_id, user_id, action, doc_id, title, at) VALUES (9, 'a', 'remove', 8, 'Gone', 'x')")
+    connection.commit()
+    connection.close()
+
+    store = await Store.open(path)
+    try:
+        assert await store.schema_version() == 3
+        [doc] = await store.list_documents()
+        assert (doc.id, doc.title, doc.passages) == (5, "Kept", 1)
+        assert [p.id for p in await store.document_passages(5)] == [40]
+        added = await store.add_document(parse_text(TEXT), guild_id=9, added_by="b")
+        assert added.id == 9  # never 6 or 8 again
+        assert min(p.id for p in await store.document_passages(added.id)) == 41
+        assert await store.integrity_check() == "ok"
+        assert await store._all("PRAGMA foreign_key_check") == []
+    finally:
+        await store.close()
 
 
 async def test_server_settings_and_feedback(store):

@@ -51,7 +51,7 @@ class LookupCog(commands.Cog):
         doc = await self.bot.engine.resolve(document, interaction.guild_id)
         passages = await self.bot.engine.passage(doc, paragraph)
         if not passages:
-            last = (await self.bot.engine.store.document_passages(doc.id))[-1].paragraph
+            last = await self.bot.engine.store.last_paragraph(doc.id)
             raise UserFacingError(f"{quote(doc.title)} has paragraphs 1 to {last}.")
         body = await self.bot.engine.store.document_body(doc.id) or ""
         text = body[passages[0].start : passages[-1].end]

@@ -283,7 +283,12 @@ class Engine:
 
     async def passage(self, doc: DocumentRecord, paragraph: int) -> list[PassageRecord]:
         """The passages of one paragraph of a document (several when it was windowed)."""
-        return [p for p in await self.store.document_passages(doc.id) if p.paragraph == paragraph]
+        return await self.store.paragraph_passages(doc.id, paragraph)
+
+    async def passage_by_id(self, passage_id: int, guild_id: int | None, *, everything: bool = False) -> PassageRecord | None:
+        """One passage, if it still exists and ``guild_id`` sees it (an old answer's button)."""
+        found = await self.store.get_passages([passage_id], visible_in=_visible_in(guild_id, everything))
+        return found.get(passage_id)
 
     # -- questions -----------------------------------------------------------------------
 
@@ -300,10 +305,13 @@ class Engine:
     ) -> list[tuple[Hit, PassageRecord]]:
         """The k best passages with their text, overlapping windows removed.
 
-        A passage removed since ``index`` was built is skipped (the store is the truth).
+        A passage removed since ``index`` was built, or one the server does not see, is skipped:
+        the store is the truth, and it checks visibility again.
         """
         hits = index.search(query.terms, k, guild_id=guild_id, everything=everything)
-        passages = await self.store.get_passages(h.passage_id for h in hits)
+        passages = await self.store.get_passages(
+            (h.passage_id for h in hits), visible_in=_visible_in(guild_id, everything)
+        )
         return _dedupe([(h, passages[h.passage_id]) for h in hits if h.passage_id in passages])
 
     async def search(
@@ -366,6 +374,13 @@ def _candidates(ranked: list[tuple[Hit, PassageRecord]]) -> list[Candidate]:
 def _passage_terms(passage: PassageRecord) -> frozenset[str]:
     """What a passage mentions: its text, section and its document's title."""
     return frozenset(analyzer.analyze(indexed_text(passage) + "\n" + passage.title))
+
+
+def _visible_in(guild_id: int | None, everything: bool) -> int | None:
+    """The store's visibility filter: None for every server, else a server (DMs: the bundled scope)."""
+    if everything:
+        return None
+    return BUNDLED if guild_id is None else guild_id
 
 
 def _dedupe(ranked: list[tuple[Hit, PassageRecord]]) -> list[tuple[Hit, PassageRecord]]:

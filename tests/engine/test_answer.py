@@ -27,14 +27,14 @@ def is_right(answer: Answer, gold: list[str]) -> bool:
 
 async def cited_passage(engine: Engine, answer: Answer):
     source = answer.sources[0]
-    return (await engine.store.get_passages([source.passage_id]))[source.passage_id]
+    return (await engine.store.get_passages([source.passage_id], visible_in=None))[source.passage_id]
 
 
 async def assert_sources_distinct(engine: Engine, answer: Answer) -> None:
     sources = answer.sources or answer.closest
     assert [s.n for s in sources] == list(range(1, len(sources) + 1))
     assert len({s.passage_id for s in sources}) == len(sources)
-    passages = await engine.store.get_passages(s.passage_id for s in sources)
+    passages = await engine.store.get_passages((s.passage_id for s in sources), visible_in=None)
     spans = [passages[s.passage_id] for s in sources]
     for i, a in enumerate(spans):
         for b in spans[i + 1 :]:
@@ -188,7 +188,7 @@ async def test_overlapping_windows_are_not_cited_twice(engine):
     assert answer.answer is not None and item in answer.answer
     await assert_sources_distinct(engine, answer)
     result = await engine.search(f"routine {item}")
-    passages = await engine.store.get_passages(h.passage_id for h in result.hits)
+    passages = await engine.store.get_passages((h.passage_id for h in result.hits), visible_in=None)
     windows = [passages[h.passage_id] for h in result.hits if item in passages[h.passage_id].text]
     assert len(windows) == 1
 
