@@ -7,6 +7,7 @@ document is one transaction: a crash leaves the whole document or none of it.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -203,6 +204,10 @@ class Store:
 
     def __init__(self, connection: aiosqlite.Connection, path: Path, *, busy_timeout_s: float = 5.0) -> None:
         self._db = connection
+        # One writer at a time. Every task shares this one connection, and a transaction is the
+        # connection's: without the lock a second BEGIN fails and its ROLLBACK undoes the first
+        # task's open transaction, which then goes on in autocommit.
+        self._write_lock = asyncio.Lock()
         self.path = path
         self.busy_timeout_s = busy_timeout_s  # how long a write waits for another process's lock
 
@@ -276,12 +281,12 @@ class Store:
         url: str | None = None,
     ) -> DocumentRecord:
         """Store a document and its passages in one transaction. Raises DuplicateDocument."""
-        existing = await self.find_by_hash(doc.content_hash, guild_id)
-        if existing:
-            raise DuplicateDocument(existing)
         added_at = _now()
         try:
             async with self._transaction():
+                existing = await self.find_by_hash(doc.content_hash, guild_id)
+                if existing:  # checked under the write lock: no one adds the same one meanwhile
+                    raise DuplicateDocument(existing)
                 record = await self._insert(NewDocument(doc, guild_id, added_by, added_at, url))
                 if guild_id != BUNDLED:
                     await self._audit(guild_id, added_by, "add", record.id, doc.title, added_at)
@@ -357,21 +362,22 @@ class Store:
 
         BEGIN IMMEDIATE takes the write lock at once, so a busy store waits the busy timeout
         here instead of failing half-way. SQLite errors become a StoreError, except an
-        IntegrityError, which the caller may know how to explain.
+        IntegrityError, which the caller may know how to explain. Holds the writer lock throughout.
         """
-        try:
-            await self._run("BEGIN IMMEDIATE")
-            yield
-            await self._run("COMMIT")
-        except sqlite3.IntegrityError:
-            await self._rollback()
-            raise
-        except sqlite3.Error as exc:
-            await self._rollback()
-            raise StoreError(self._describe(exc)) from exc
-        except BaseException:
-            await self._rollback()
-            raise
+        async with self._write_lock:
+            try:
+                await self._run("BEGIN IMMEDIATE")
+                yield
+                await self._run("COMMIT")
+            except sqlite3.IntegrityError:
+                await self._rollback()
+                raise
+            except sqlite3.Error as exc:
+                await self._rollback()
+                raise StoreError(self._describe(exc)) from exc
+            except BaseException:
+                await self._rollback()
+                raise
 
     async def _rollback(self) -> None:
         if self._db.in_transaction:
@@ -381,11 +387,15 @@ class Store:
         return describe_error(exc, self.path, self.busy_timeout_s)
 
     async def _write(self, sql: str, params: Sequence = ()) -> None:
-        """One statement that writes on its own (autocommit): a busy store is a StoreError."""
-        try:
-            await self._run(sql, params)
-        except sqlite3.OperationalError as exc:
-            raise StoreError(self._describe(exc)) from exc
+        """One statement that writes on its own (autocommit): a busy store is a StoreError.
+
+        Under the writer lock, or it would land inside another task's open transaction.
+        """
+        async with self._write_lock:
+            try:
+                await self._run(sql, params)
+            except sqlite3.OperationalError as exc:
+                raise StoreError(self._describe(exc)) from exc
 
     async def _audit(self, guild_id: int, user: str, action: str, doc_id: int, title: str, at: str) -> None:
         await self._run(

@@ -119,6 +119,11 @@ class Engine:
         self.settings = settings
         self.index = PassageIndex.empty(k1=settings.k1, b=settings.b)
         self._index_lock = asyncio.Lock()  # one index change at a time, each on the latest index
+        # Committed changes not yet in the index. Each caller queues its own, and whoever holds
+        # the lock applies everything queued, so a failed or cancelled update is retried by the
+        # next one and the index follows exactly what was committed.
+        self._unindexed_added: list[int] = []
+        self._unindexed_removed: list[int] = []
 
     @classmethod
     async def open(cls, settings: Settings, *, seed: bool = True) -> Engine:
@@ -241,9 +246,24 @@ class Engine:
 
         Questions asked meanwhile use the old index; the lock applies each change to the latest.
         """
+        self._unindexed_added.extend(added)
+        self._unindexed_removed.extend(removed)
         async with self._index_lock:
-            passages = [p for doc_id in added for p in await self.store.document_passages(doc_id)]
-            self.index = await asyncio.to_thread(self.index.with_changes, added=passages, removed_docs=removed)
+            added, self._unindexed_added = self._unindexed_added, []
+            removed, self._unindexed_removed = self._unindexed_removed, []
+            if not added and not removed:
+                return  # an earlier holder of the lock applied ours
+            try:
+                passages = [p for doc_id in added for p in await self.store.document_passages(doc_id)]
+                # Added ids are dropped first too, so applying a change twice (after a rebuild
+                # that already read it) cannot index a passage twice.
+                self.index = await asyncio.to_thread(
+                    self.index.with_changes, added=passages, removed_docs=[*removed, *added]
+                )
+            except BaseException:
+                self._unindexed_added[:0] = added
+                self._unindexed_removed[:0] = removed
+                raise
 
     async def documents(self, guild_id: int | None, *, everything: bool = False) -> list[DocumentRecord]:
         """Documents a server sees (bundled + its own; bundled only in DMs), or all of them."""

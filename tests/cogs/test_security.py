@@ -34,3 +34,28 @@ async def test_an_old_answer_never_shows_another_servers_new_passage(simcord_env
 
     again = await server.member.slash(server.channel, "ask", question="Why was the festival moved?")
     assert "Initech" not in str(again.response.embeds[0].to_dict())
+
+
+def _report(topic: str) -> bytes:
+    paragraphs = "\n\n".join(f"Paragraph {i}: the {topic} census counted {i} animals near the river." for i in range(40))
+    return f"{topic.title()} Report\n\n{paragraphs}\n\nThe {topic} census was cancelled because the bridge flooded.\n".encode()
+
+
+async def test_concurrent_uploads_from_many_servers_all_succeed(simcord_env):
+    from bot.measure.loadtest import fire_slash_nowait
+    from tests.cogs.conftest import make_server
+
+    topics = ["quokka", "narwhal", "axolotl", "pangolin", "okapi", "tapir"]
+    for count in (2, 6):
+        servers = [make_server(simcord_env, f"{topic}-{count}") for topic in topics[:count]]
+        # All in flight at once (SimCord's slash() would run them one after another).
+        added = [
+            fire_slash_nowait(s.admin, s.channel, "corpus add", file=(f"{topic}.txt", _report(topic)))
+            for s, topic in zip(servers, topics, strict=False)
+        ]
+        await simcord_env.settle()
+        assert all(a.response.content.startswith("Added") for a in added), [a.response.content for a in added]
+        for s, topic in zip(servers, topics, strict=False):
+            asked = await s.member.slash(s.channel, "ask", question=f"Why was the {topic} census cancelled?")
+            assert "bridge flooded" in asked.response.embeds[0].description
+    assert not simcord_env.errors
