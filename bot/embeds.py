@@ -38,12 +38,20 @@ ABSTAIN_COLOUR = discord.Colour.light_grey()
 _ESCAPED = re.compile(r"[\\*_~`|<>\[\]@]|:(?=//)")
 # Markup only at the start of a line: headings, subtext (-#), lists, quotes.
 _LINE_START = re.compile(r"[#\-+]|\d+(?=\.)")
+TITLE_SHOWN = 100  # a document's title over its sources, shortened once
+SOURCE_LINE_CHARS = 700  # one source's line, at most
 _CITATIONS = re.compile(r"(?: \[\d+\])+$")
 
 
 def clip(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters, with an ellipsis when cut."""
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    """``text`` cut to ``limit`` characters, with an ellipsis when cut, at a space when one is near."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space >= len(cut) - 20:
+        cut = cut[:space]
+    return cut.rstrip() + "…"
 
 
 def _escape(flat: str) -> tuple[str, Callable[[int], int]]:
@@ -149,10 +157,53 @@ def _bold_markers(text: str) -> list[int]:
     return found
 
 
-def source_heading(source: Source) -> str:
-    details = "".join(f" - {x}" for x in (source.date, f"para {source.paragraph}") if x)
-    budget = FIELD_NAME_LIMIT - len(details) - len(f"[{source.n}] ") - 20
-    return f"[{source.n}] {quoted(source.title, budget)}{details}"
+def group_heading(source: Source) -> str:
+    """A document's heading over its sources: the title, shortened once, and the date."""
+    date = f" - {source.date}" if source.date else ""
+    return quoted(clip(source.title, TITLE_SHOWN), FIELD_NAME_LIMIT - len(date)) + date
+
+
+def _context_line(context: tuple[str, str, str], limit: int) -> str:
+    """The answer in bold between the sentences around it, the neighbours cut first to fit."""
+    before, sentence, after = context
+    while True:
+        parts = [quote(before), f"**{quoted(sentence, limit - 6)}**", quote(after)]
+        line = " ".join(part for part in parts if part)
+        excess = len(line) - limit
+        if excess <= 0 or not (before or after):
+            return clip_markup(line, limit)
+        if len(after) >= len(before):  # the longer neighbour gives way, at its far end
+            after = "" if len(after) <= excess + 10 else clip(after, len(after) - excess - 5)
+        else:
+            before = "" if len(before) <= excess + 10 else "…" + before[excess + 5 :].lstrip()
+
+
+def _source_line(source: Source, terms: list[str], limit: int, detail: str) -> str:
+    head = f"[{source.n}] para {source.paragraph}{detail}: "
+    if source.context is not None:
+        return head + _context_line(source.context, limit - len(head))
+    return head + highlight(source.snippet, terms, limit - len(head))
+
+
+def _add_source_groups(
+    embed: discord.Embed, sources: list[Source], terms: list[str], detail: Callable[[Source], str] = lambda s: ""
+) -> None:
+    """One field per document, in the order its first source comes: the document's heading, its
+    link, then one line per source ("[2] para 5: ..."), numbered as the answer and buttons are."""
+    groups: dict[int, list[Source]] = {}
+    for source in sources:
+        groups.setdefault(source.doc_id, []).append(source)
+    for group in groups.values():
+        first = group[0]
+        lines = [f"<{clip(safe_url(first.url), 190)}>"] if first.url else []
+        room = FIELD_VALUE_LIMIT - sum(len(line) + 1 for line in lines) - len(group)
+        # The answer's line (with its context) may take half the room; the others share the rest.
+        shares = [room // 2 if s.context and len(group) > 1 else room // len(group) for s in group]
+        if len(group) > 1 and any(s.context for s in group):
+            rest = (room - room // 2) // (len(group) - 1)
+            shares = [room // 2 if s.context else rest for s in group]
+        lines += [_source_line(s, terms, min(share, SOURCE_LINE_CHARS), detail(s)) for s, share in zip(group, shares)]
+        embed.add_field(name=group_heading(first), value="\n".join(lines), inline=False)
 
 
 def _footer(searched: int, elapsed_ms: float) -> str:
@@ -167,8 +218,7 @@ def answer_embed(answer: Answer, *, page: int = 0, per_page: int = 3) -> discord
     cited = _CITATIONS.search(answer.answer)
     markers = cited.group() if cited else ""  # the engine's own [n], not the document's text
     embed.description = quoted(answer.answer.removesuffix(markers), DESCRIPTION_LIMIT - len(markers)) + markers
-    for source in answer.sources[page * per_page : (page + 1) * per_page]:
-        _add_source_field(embed, source, answer.terms)
+    _add_source_groups(embed, answer.sources[page * per_page : (page + 1) * per_page], answer.terms)
     embed.set_footer(text=_footer(answer.searched, answer.elapsed_ms))
     return fit(embed)
 
@@ -180,8 +230,7 @@ def abstain_embed(answer: Answer) -> discord.Embed:
     if answer.closest:
         lines.append("The closest passages are below; they do not answer the question.")
     embed.description = clip_markup("\n".join(lines), DESCRIPTION_LIMIT)
-    for source in answer.closest[:3]:
-        _add_source_field(embed, source, answer.terms, label="closest ")
+    _add_source_groups(embed, answer.closest[:3], answer.terms)
     embed.set_footer(text=_footer(answer.searched, answer.elapsed_ms))
     return fit(embed)
 
@@ -190,20 +239,9 @@ def search_embed(result: SearchResult) -> discord.Embed:
     embed = discord.Embed(title="Search: " + quoted(result.query, TITLE_LIMIT - 8), colour=ANSWER_COLOUR)
     if not result.hits:
         embed.description = "No passage matches."
-    for source in result.hits[:FIELDS_LIMIT]:
-        _add_source_field(embed, source, result.terms, suffix=f" (score {source.score:.2f})")
+    _add_source_groups(embed, result.hits[:FIELDS_LIMIT], result.terms, lambda s: f" (score {s.score:.2f})")
     embed.set_footer(text=_footer(result.searched, result.elapsed_ms))
     return fit(embed)
-
-
-def _add_source_field(
-    embed: discord.Embed, source: Source, terms: list[str], *, label: str = "", suffix: str = ""
-) -> None:
-    name = label + source_heading(source) + suffix
-    value = highlight(source.snippet, terms, FIELD_VALUE_LIMIT - 200)
-    if source.url:
-        value = f"{value}\n<{clip(safe_url(source.url), 190)}>"
-    embed.add_field(name=name, value=value or "\u200b", inline=False)
 
 
 def passage_embed(title: str, date: str | None, paragraph: int, section: str | None, text: str, url: str | None) -> discord.Embed:

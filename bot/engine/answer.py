@@ -18,6 +18,7 @@ from bot.engine.query import Query
 CUE_BONUS = 0.2  # a sentence that has what the question type asks for (a cause, a date, a name)
 PASSAGE_RANK_WEIGHT = 0.15  # a little of the passage's BM25 score, relative to the best
 SNIPPET_CHARS = 300
+CONTEXT_CHARS = 200  # each neighbour of the answer shown around it in source [1]
 
 _CUES: dict[str, re.Pattern[str]] = {
     "why": re.compile(
@@ -88,6 +89,18 @@ def snippet(text: str, sentence: Sentence, limit: int = SNIPPET_CHARS) -> str:
         if following and (following[0].end + end - sentence.start) <= limit:
             end += following[0].end
     return shorten(text[sentence.start : end], limit)
+
+
+def context_of(text: str, sentence: Sentence, limit: int = CONTEXT_CHARS) -> tuple[str, str, str]:
+    """The sentence before ``sentence`` in ``text``, the sentence itself, and the one after; the
+    neighbours cut to ``limit`` characters on their far side."""
+    sentences = [s for s in split_sentences(text) if s.text.strip()]
+    before = [s for s in sentences if s.end <= sentence.start]
+    after = [s for s in sentences if s.start >= sentence.end]
+    previous = " ".join(before[-1].text.split()) if before else ""
+    if len(previous) > limit:
+        previous = "…" + previous[-(limit - 1) :].split(" ", 1)[-1]
+    return previous, " ".join(sentence.text.split()), shorten(after[0].text, limit) if after else ""
 
 
 def shorten(text: str, limit: int) -> str:

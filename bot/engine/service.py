@@ -11,11 +11,11 @@ import importlib.resources
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bot.engine import analyzer
-from bot.engine.answer import Candidate, ScoredSentence, best_sentences, shorten, snippet
+from bot.engine.answer import Candidate, ScoredSentence, best_sentences, context_of, shorten, snippet
 from bot.engine.decide import decide
 from bot.engine.documents import DocumentError, parse_text, split_sentences
 from bot.engine.index import Hit, PassageIndex, indexed_text
@@ -64,6 +64,8 @@ class Source:
     score: float
     passage_id: int
     url: str | None = None
+    # For the source that answers: the sentence before, the answer, the sentence after (clipped).
+    context: tuple[str, str, str] | None = None
 
     def to_json(self) -> dict:
         keys = ("n", "doc_id", "title", "date", "paragraph", "section", "snippet", "score")
@@ -384,6 +386,7 @@ class Engine:
         order = [hp for hp in ranked if hp[0].passage_id == best.key]
         order += [hp for hp in ranked if hp[0].passage_id != best.key][: limit - 1]
         sources = [_source(n, h, p, best_of.get(h.passage_id)) for n, (h, p) in enumerate(order, start=1)]
+        sources[0] = replace(sources[0], context=context_of(order[0][1].text, best.sentence))
         return done(answer=f"{best.sentence.text} [1]", sources=sources, **scores)
 
 

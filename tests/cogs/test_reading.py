@@ -14,11 +14,13 @@ from pathlib import Path
 import pytest
 from reader import live, message_parts, read, read_message
 
+ARTICLE_TITLE = "Top U.S. and Chinese Defense Officials Hold Face-to-Face Meeting at the Pentagon, First Since…"
 ARTICLE = (Path(__file__).resolve().parents[2] / "corpus" / "2024-01-10-us-china-defense-talks.txt").read_text("utf-8")
 
 TITLE = "**Official** ~~notice~~ ||hidden|| <#123> @everyone [Verify](https://evil.example) _memo_"
+INSPECTED = "The U.S. Coast Guard inspected the ferry Nightjar on Monday; its captain_in_charge said *all clear*."
 PARAGRAPHS = [
-    "The U.S. Coast Guard inspected the ferry Nightjar on Monday; its captain_in_charge said *all clear*.",
+    f"Harbor checks are weekly. {INSPECTED} Boarding (gate 2) resumed at noon.",
     "Read [the official ferry timetable](https://evil.example/login) before boarding | gate > 3 opens at 9.",
     "The harbor master told @everyone in <#123> to run </ask:1> before <t:1700000000:R>, `sudo` ~~no~~ ||secret||.",
     "- Lifeboats: 4, checked by the U.S. inspectors; # not a heading > not a quote.",
@@ -37,6 +39,29 @@ def assert_quotes_the_document(shown: str) -> None:
     for piece in shown.split("…"):
         piece = piece.strip()
         assert not piece or piece in flat(BODY) or piece in flat(ARTICLE), f"not in a document: {piece!r}"
+
+
+def source_lines(field) -> dict[int, str]:
+    """A document's sources as read: {n: the quoted text} from lines "[n] para N (...): text"."""
+    lines = {}
+    for line in field.value.splitlines():
+        shown = read(line, "value")
+        if shown == URL:
+            continue  # the document's link, under its title
+        match = re.fullmatch(r"\[(\d+)\] para \d+(?: \(score [\d.]+\))?: (.*)", shown)
+        assert match, f"not a source line: {shown!r}"
+        lines[int(match.group(1))] = match.group(2)
+    return lines
+
+
+def assert_sources_quote_the_documents(embed) -> dict[int, str]:
+    lines = {}
+    for field in embed.fields:
+        assert read(field.name, "name") in {TITLE, f"{ARTICLE_TITLE} - 2024-01-10"}
+        lines |= source_lines(field)
+    for text in lines.values():
+        assert_quotes_the_document(text)
+    return lines
 
 
 def assert_nothing_live(message, allowed_links=()) -> None:
@@ -64,26 +89,21 @@ async def test_answer_reads_as_the_document(simcord_env, server, harbor):
     reply = (await server.member.slash(server.channel, "ask", question=question)).response
     embed = reply.embeds[0]
     assert read(embed.title, "title") == question
-    assert read(embed.description, "description") == PARAGRAPHS[0] + " [1]"
-    for field in embed.fields:
-        assert TITLE in read(field.name, "name")
-        quoted = read(field.value, "value").removesuffix(URL).strip()
-        assert_quotes_the_document(quoted)
-    first = read(embed.fields[0].value, "value")
-    assert "The U.S. Coast Guard inspected the ferry Nightjar on Monday; its captain_in_charge said *all clear*." in first
-    assert "**" in embed.fields[0].value  # the question's words are highlighted...
-    assert_nothing_live(reply, allowed_links=[URL])  # ...and nothing else is markup
+    assert read(embed.description, "description") == INSPECTED + " [1]"
+    lines = assert_sources_quote_the_documents(embed)
+    assert read(embed.fields[0].name, "name") == TITLE  # the document's title, once
+    assert lines[1] == PARAGRAPHS[0]  # source [1]: the answer between the sentences around it...
+    assert f"**{INSPECTED.replace('*', chr(92) + '*').replace('_', chr(92) + '_')}**" in embed.fields[0].value  # ...marked
+    assert_nothing_live(reply, allowed_links=[URL])  # and nothing but the marks is markup
 
 
 async def test_search_keeps_spaces_and_the_masked_link_dead(simcord_env, server, harbor):
     reply = (await server.member.slash(server.channel, "search", query="official ferry timetable")).response
     embed = reply.embeds[0]
     assert read(embed.title, "title") == "Search: official ferry timetable"
-    shown = [read(field.value, "value") for field in embed.fields]
-    assert any(PARAGRAPHS[1] in text for text in shown), shown
+    lines = assert_sources_quote_the_documents(embed)
+    assert lines[1] == PARAGRAPHS[1]
     assert "**official ferry timetable**" in embed.fields[0].value  # one bold run, spaces kept
-    for text in shown:
-        assert_quotes_the_document(text.removesuffix(URL).strip())
     assert_nothing_live(reply, allowed_links=[URL])
 
 
@@ -96,7 +116,8 @@ async def test_mentions_commands_and_timestamps_stay_text(simcord_env, server, h
 async def test_acronyms_and_line_markers(simcord_env, server, harbor):
     reply = (await server.member.slash(server.channel, "search", query="U.S. lifeboats inspectors")).response
     text = read_message(reply)
-    assert PARAGRAPHS[3] in text and PARAGRAPHS[0] in text
+    assert PARAGRAPHS[3] in text and INSPECTED in text
+    assert_sources_quote_the_documents(reply.embeds[0])
     values = " ".join(field.value for field in reply.embeds[0].fields)
     assert "**U.S.**" in values  # the acronym is highlighted whole, its dots included
     assert "**U.**" not in values and "**S.**" not in values
@@ -110,8 +131,7 @@ async def test_abstention_reads_as_the_document(simcord_env, server, harbor):
     assert "couldn't find" in embed.description
     assert read(embed.title, "title") == question
     assert embed.fields, "the closest passages are listed"
-    for field in embed.fields:
-        assert_quotes_the_document(read(field.value, "value").removesuffix(URL).strip())
+    assert_sources_quote_the_documents(embed)
     assert_nothing_live(reply, allowed_links=[URL])
 
 
@@ -157,3 +177,20 @@ async def test_errors_quote_what_was_typed(simcord_env, server):
     assert "my_*notes*_.docx" in read(bad_file.response.content, "content")
     assert_nothing_live(bad_file.response)
     assert len(simcord_env.errors) == 2
+
+
+async def test_sources_from_one_document_share_one_heading(simcord_env, server):
+    reply = (await server.member.slash(server.channel, "ask", question="why were talks cancelled?")).response
+    embed = reply.embeds[0]
+    shown = read_message(reply)
+    assert shown.count("Top U.S. and Chinese Defense Officials") == 1  # three sources, one heading
+    assert len(embed.fields) == 1
+    lines = assert_sources_quote_the_documents(embed)
+    assert sorted(lines) == [1, 2, 3]
+    cited = {int(n) for n in re.findall(r"\[(\d+)\]", read(embed.description, "description"))}
+    assert cited and cited <= set(lines)  # every [n] of the answer has its line
+    before, _, after = lines[1].partition("The dialogue was abruptly halted in 2023")
+    assert before.startswith("The resumption of the annual U.S.-PRC")  # [1] gives the answer's context
+    # More sources: the next page goes on with [4], [5], [6], under the same one heading.
+    more = (await server.member.click(reply, label="More sources")).response
+    assert sorted(assert_sources_quote_the_documents(more.embeds[0])) == [4]
