@@ -41,17 +41,20 @@ def assert_quotes_the_document(shown: str) -> None:
         assert not piece or piece in flat(BODY) or piece in flat(ARTICLE), f"not in a document: {piece!r}"
 
 
-def source_lines(field) -> dict[int, str]:
-    """A document's sources as read: {n: the quoted text} from lines "[n] para N (...): text"."""
-    lines = {}
-    for line in field.value.splitlines():
-        shown = read(line, "value")
+def parse_source_lines(lines: list[str]) -> dict[int, str]:
+    """Sources as read, lines "[n] para N (...): text" -> {n: text}; the document's link skipped."""
+    found = {}
+    for shown in lines:
         if shown == URL:
             continue  # the document's link, under its title
         match = re.fullmatch(r"\[(\d+)\] para \d+(?: \(score [\d.]+\))?: (.*)", shown)
         assert match, f"not a source line: {shown!r}"
-        lines[int(match.group(1))] = match.group(2)
-    return lines
+        found[int(match.group(1))] = match.group(2)
+    return found
+
+
+def source_lines(field) -> dict[int, str]:
+    return parse_source_lines([read(line, "value") for line in field.value.splitlines()])
 
 
 def assert_sources_quote_the_documents(embed) -> dict[int, str]:
