@@ -18,7 +18,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.engine.documents import DocumentError, ParsedDocument, content_hash, split_passages, validate_date, validate_title
+from bot.engine.documents import (
+    DocumentError,
+    ParsedDocument,
+    content_hash,
+    reflow,
+    split_passages,
+    validate_date,
+    validate_title,
+)
 from bot.engine.service import Engine
 from bot.store import BUNDLED, DocumentRecord, NewDocument, Store
 
@@ -130,6 +138,7 @@ def _document(raw: bytes, max_body_bytes: int, guild_id: int | None) -> NewDocum
         raise TransferError(f"the body is larger than the limit of {max_body_bytes // 1000:,} kB")
     if _field(line, "content_hash", str) != content_hash(body):
         raise TransferError("content_hash does not match the body (the line is damaged)")
+    body = reflow(body)  # a no-op on bodies stored since paragraphs are reflowed; older ones are read the same way
     passages = split_passages(body)
     if not passages:
         raise TransferError("the body has no text")

@@ -111,20 +111,90 @@ def validate_title(value: str) -> str:
     return title
 
 
-def _is_heading(block: str) -> bool:
-    """A short single line with no sentence ending: a section heading, not a paragraph."""
+_CLOSING_PUNCTUATION = ".!?:;,\"'\u201d\u2019)"
+_ENDS_SENTENCE = re.compile(r"[.!?\u2026][\"'\u201d\u2019)\]]*$")
+_LIST_ITEM = re.compile(r"^(?:[-*+\u2022\u25aa\u25e6]|\d{1,3}[.)])\s")
+_HYPHENATED = re.compile(r"[^\W\d_]-$")  # a letter then a hyphen at a line's end: "negoti-"
+# Hard-wrapped text has lines of about the same width; below this many characters the lines are
+# a list or a note (each line its own paragraph), above the other a file of one paragraph a line.
+MIN_WRAP_CHARS = 30
+MAX_WRAP_CHARS = 200
+
+
+def _is_heading(block: str, *, lowercase: bool = True) -> bool:
+    """Shaped like a heading: one short line with no sentence ending (or a Markdown heading)."""
     if "\n" in block or len(block) > HEADING_MAX_CHARS:
         return False
     if _MARKDOWN_HEADING.match(block):
         return True
-    return len(block.split()) <= HEADING_MAX_WORDS and block[-1] not in ".!?:;,\"'”’)"
+    if not lowercase and (block[0].islower() or _LIST_ITEM.match(block)):
+        return False
+    return len(block.split()) <= HEADING_MAX_WORDS and block[-1] not in _CLOSING_PUNCTUATION
+
+
+def _wrap_width(lines: list[str]) -> int:
+    """The width text was wrapped at: most lines of a wrapped paragraph come close to it."""
+    lengths = sorted(len(line) for line in lines if line)
+    if len(lengths) < 2:
+        return 0
+    return lengths[int(0.8 * (len(lengths) - 1))]
+
+
+def _continues(prev: str, prev_indent: int, line: str, indent: int, width: int) -> bool:
+    """Whether ``line`` goes on with the paragraph whose last line is ``prev`` (a wrapped line)."""
+    if _LIST_ITEM.match(line) or _MARKDOWN_HEADING.match(line) or _MARKDOWN_HEADING.match(prev):
+        return False
+    if indent > prev_indent and not line[0].islower():
+        return False  # a first-line indent starts a paragraph
+    if _HYPHENATED.search(prev) and line[0].isalpha():
+        return True
+    if not MIN_WRAP_CHARS <= width:
+        return False  # short lines: a list or a note, each line its own
+    if line[0].islower() and not _ENDS_SENTENCE.search(prev):
+        return True  # a sentence going on
+    # The next line's first word did not fit on this one: the line was wrapped, not ended.
+    # 0.8: in PDFs (proportional fonts) a full line's character count varies.
+    return width <= MAX_WRAP_CHARS and len(prev) + 1 + len(line.split()[0]) > 0.8 * width
+
+
+def reflow(text: str) -> str:
+    """Paragraphs as the writer meant them, one a line, separated by blank lines.
+
+    Lines of a hard-wrapped paragraph are joined (a word hyphenated at a line end mended:
+    "negoti-" + "ations"); a blank line, a first-line indent, a list item, a Markdown heading or a
+    short line followed by one that would have fitted on it ends a paragraph. Runs of spaces
+    become one. Nothing else changes: every word stays.
+    """
+    lines = [(len(raw.expandtabs(4)) - len(raw.expandtabs(4).lstrip()), " ".join(raw.split())) for raw in text.split("\n")]
+    width = _wrap_width([line for _, line in lines])
+    paragraphs: list[str] = []
+    current: list[str] = []
+    prev, prev_indent = "", 0
+    for indent, line in lines:
+        if not line:
+            prev = ""
+            continue
+        if prev and current and _continues(prev, prev_indent, line, indent, width):
+            if _HYPHENATED.search(prev) and line[0].isalpha():
+                if line[0].islower():  # "negoti-" "ations": one word; "Indo-" "Pacific" keeps its hyphen
+                    current[-1] = current[-1][:-1]
+                current.append(line)
+            else:
+                current.append(" " + line)
+        else:
+            if current:
+                paragraphs.append("".join(current))
+            current = [line]
+        prev, prev_indent = line, indent
+    if current:
+        paragraphs.append("".join(current))
+    return "\n\n".join(paragraphs)
 
 
 def _blocks(body: str) -> list[tuple[int, int]]:
-    """Offsets of paragraphs: text between blank lines, or lines if there are no blank lines."""
-    splitter = _BLANK_LINE if _BLANK_LINE.search(body) else re.compile(r"\n")
+    """Offsets of paragraphs: text between blank lines (``reflow`` made the body so)."""
     spans, pos = [], 0
-    for match in splitter.finditer(body):
+    for match in _BLANK_LINE.finditer(body):
         spans.append((pos, match.start()))
         pos = match.end()
     spans.append((pos, len(body)))
@@ -158,16 +228,20 @@ def _windows(text: str, base: int) -> list[tuple[int, int]]:
     return windows
 
 
-def split_passages(body: str) -> tuple[Passage, ...]:
+def split_passages(body: str, *, section: str | None = None) -> tuple[Passage, ...]:
+    """Passages of a body made by ``reflow``: a heading is a heading-shaped paragraph followed by
+    a paragraph that is not; it becomes the section of the paragraphs under it (``section`` heads
+    those before the first heading)."""
     blocks = _blocks(body)
+    headingish = [_is_heading(body[s:e], lowercase=False) for s, e in blocks]
     # A text made only of short lines (a note, a list) has no headings: every line is text.
-    headings_allowed = not all(_is_heading(body[s:e]) for s, e in blocks)
+    headings_allowed = not all(headingish)
     passages: list[Passage] = []
-    section: str | None = None
     paragraph = 0
-    for start, end in blocks:
+    for i, (start, end) in enumerate(blocks):
         block = body[start:end]
-        if headings_allowed and _is_heading(block):
+        followed_by_paragraph = i + 1 < len(blocks) and not headingish[i + 1]
+        if headings_allowed and headingish[i] and followed_by_paragraph:
             section = _MARKDOWN_HEADING.sub("", block).strip() or section
             continue
         paragraph += 1
@@ -192,23 +266,28 @@ def parse_text(
     """Turn a document's text into title, date and passages.
 
     Title and date come from, in order: the arguments; a first line ``date YYYY-MM-DD Title``;
-    a short first line (the title); the file name.
+    a short first paragraph (the title); the file name. The body is ``reflow``ed: what the
+    passages' offsets point into.
     """
     text = text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
     date = validate_date(date)
     first, first_end = _first_line(text)
     header = _HEADER.match(first)
-    body = text
     found_title = None
     if header:
-        found_title, body = header.group(2), text[first_end:]
+        found_title = header.group(2)
         date = date or validate_date(header.group(1))
-    elif first and len(first) <= MAX_TITLE_CHARS and _is_heading(first):
-        found_title, body = _MARKDOWN_HEADING.sub("", first), text[first_end:]
-        if not body.strip():  # a one-line document: the line is its text, not only its title
-            body = text
-    body = body.strip("\n")
-    passages = split_passages(body)
+        body = reflow(text[first_end:])
+    else:
+        body = reflow(text)
+        first, _, rest = body.partition("\n\n")
+        # A short first paragraph is the title, unless it is all there is.
+        if rest and len(first) <= MAX_TITLE_CHARS and _is_heading(first):
+            found_title, body = _MARKDOWN_HEADING.sub("", first).strip(), rest
+    # Another title given: the first line heads the first paragraphs, so no word of it is lost
+    # (and the body, so the content hash, is the same with or without --title).
+    lead = found_title if title and found_title and not header else None
+    passages = split_passages(body, section=lead)
     if not passages:
         raise DocumentError("the document has no text")
     chosen = title or found_title or (filename and filename.rsplit("/", 1)[-1].rsplit(".", 1)[0]) or ""

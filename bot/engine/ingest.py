@@ -7,6 +7,7 @@ take a while). Returns text for ``documents.parse_text``.
 from __future__ import annotations
 
 import io
+import statistics
 import unicodedata
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -14,10 +15,13 @@ from pathlib import PurePath
 import charset_normalizer
 
 from bot.engine.documents import DocumentError
+from bot.engine.markdown import markdown_to_text
 
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 PDF_SUFFIXES = {".pdf"}
-TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".text", ".rst", ""}
+HTML_HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
+MARKDOWN_SUFFIXES = {".md", ".markdown"}
+TEXT_SUFFIXES = {".txt", ".text", ".rst", ""} | MARKDOWN_SUFFIXES
 
 
 class UploadError(DocumentError):
@@ -41,6 +45,8 @@ def extract_text(data: bytes, filename: str, *, max_bytes: int) -> ExtractedText
         result = _pdf_text(data, filename)
     elif suffix in HTML_SUFFIXES or head.startswith((b"<!doctype html", b"<html")):
         result = _html_text(decode_text(data, filename), filename)
+    elif suffix in MARKDOWN_SUFFIXES:
+        result = ExtractedText(markdown_to_text(decode_text(data, filename)), None)
     elif suffix in TEXT_SUFFIXES or suffix not in {".docx", ".zip", ".png", ".jpg", ".jpeg", ".gif"}:
         result = ExtractedText(decode_text(data, filename), None)
     else:
@@ -89,17 +95,59 @@ def _html_text(html: str, filename: str) -> ExtractedText:
     root = tree.body or tree.root
     if root is None:
         return ExtractedText("", title)
-    blocks = []
-    for node in root.css("h1, h2, h3, h4, h5, h6, p, li, blockquote, pre, td, dt, dd"):
-        # Nested blocks (a <p> in an <li>) would be read twice: keep the innermost.
-        if node.css_first("p, li, blockquote, pre, h1, h2, h3, h4, h5, h6") is not None:
-            continue
-        text = " ".join(node.text(separator=" ").split())
-        if text:
-            blocks.append(text)
+    blocks = _html_blocks(root)
     if not blocks:  # no block markup at all: the page's plain text
         blocks = [" ".join(line.split()) for line in root.text(separator="\n").splitlines() if line.strip()]
     return ExtractedText("\n\n".join(blocks), title or None)
+
+
+# Elements that start and end a paragraph; the text between them (inline elements, text in a
+# table cell) is one paragraph.
+HTML_BLOCKS = HTML_HEADINGS | {
+    "address", "article", "aside", "blockquote", "br", "caption", "dd", "details", "div", "dl", "dt",
+    "fieldset", "figcaption", "figure", "footer", "form", "header", "hr", "li", "main", "ol", "p", "pre",
+    "section", "summary", "table", "td", "th", "tr", "ul",
+}
+
+
+def _html_blocks(root) -> list[str]:
+    """Paragraphs of an HTML tree in one walk: every text node lands in exactly one paragraph
+    (text around a nested block is kept too), headings marked with ``#``."""
+    blocks: list[str] = []
+    words: list[str] = []
+    heading = 0  # the level of the heading being read, 0 outside headings
+
+    def flush() -> None:
+        text = " ".join("".join(words).split())
+        words.clear()
+        if text:
+            blocks.append("#" * heading + " " + text if heading else text)
+
+    stack = [(root, False)]
+    while stack:
+        node, leaving = stack.pop()
+        tag = node.tag
+        if leaving:
+            flush()
+            if tag in HTML_HEADINGS:
+                heading = 0
+            continue
+        if tag == "-text":
+            words.append(node.text_content or "")
+            continue
+        if tag in HTML_BLOCKS:
+            flush()
+            if tag in HTML_HEADINGS:
+                heading = int(tag[1])
+            stack.append((node, True))
+        children = []
+        child = node.child
+        while child is not None:
+            children.append(child)
+            child = child.next
+        stack.extend((c, False) for c in reversed(children))
+    flush()
+    return blocks
 
 
 def _pdf_text(data: bytes, filename: str) -> ExtractedText:
@@ -108,8 +156,44 @@ def _pdf_text(data: bytes, filename: str) -> ExtractedText:
 
     try:
         reader = PdfReader(io.BytesIO(data))
-        pages = [page.extract_text() or "" for page in reader.pages]
+        pages = [_page_text(page) for page in reader.pages]
         title = reader.metadata.title if reader.metadata else None
     except (PdfReadError, ValueError, KeyError, TypeError) as exc:
         raise UploadError(f"{filename} is not a readable PDF ({exc.__class__.__name__})") from None
-    return ExtractedText("\n\n".join(pages), str(title).strip() if title else None)
+    # Pages joined by a line break: a paragraph running onto the next page is joined by reflow.
+    return ExtractedText("\n".join(pages), str(title).strip() if title else None)
+
+
+# A gap between two lines this many times the page's usual line spacing is a paragraph break.
+PDF_PARAGRAPH_GAP = 1.6
+
+
+def _page_text(page) -> str:
+    """A page's text, one line per printed line, with a blank line where the layout leaves a gap
+    (a paragraph break) or jumps back up (a new column): pypdf's text alone has neither."""
+    pieces: list[tuple[str, float]] = []
+
+    def visit(text: str, cm: list[float], tm: list[float], font_dict: object, font_size: float) -> None:
+        if text:
+            pieces.append((text, tm[4] * cm[1] + tm[5] * cm[3] + cm[5]))  # the text's baseline on the page
+
+    plain = page.extract_text(visitor_text=visit) or ""
+    if "".join(text for text, _ in pieces).split() != plain.split():
+        return plain  # the pieces do not add up to pypdf's text: keep its text as it is
+    lines: list[list] = []  # [text, baseline of its start]
+    for text, y in pieces:
+        if lines and not lines[-1][0].endswith("\n"):
+            lines[-1][0] += text
+        else:
+            lines.append([text, y])
+    steps = [above[1] - below[1] for above, below in zip(lines, lines[1:]) if above[1] > below[1]]
+    if not steps:
+        return plain
+    usual = statistics.median(steps)
+    out = [lines[0][0]]
+    for above, below in zip(lines, lines[1:]):
+        step = above[1] - below[1]
+        if step > PDF_PARAGRAPH_GAP * usual or step < -usual:
+            out.append("\n")
+        out.append(below[0])
+    return "".join(out)

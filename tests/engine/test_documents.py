@@ -13,6 +13,7 @@ from bot.engine.documents import (
     DocumentError,
     content_hash,
     parse_text,
+    reflow,
     split_passages,
     split_sentences,
 )
@@ -154,7 +155,7 @@ def test_markdown_headings_become_sections():
 
 
 def test_text_of_short_lines_has_no_headings():
-    passages = split_passages("milk\neggs\nbread")
+    passages = split_passages(reflow("milk\neggs\nbread"))
     assert [(p.text, p.section, p.paragraph) for p in passages] == [
         ("milk", None, 1),
         ("eggs", None, 2),
@@ -163,13 +164,96 @@ def test_text_of_short_lines_has_no_headings():
 
 
 def test_lines_are_paragraphs_when_there_are_no_blank_lines():
-    passages = split_passages("First line is a sentence.\nSecond line is another.")
+    passages = split_passages(reflow("First line is a sentence.\nSecond line is another."))
     assert [p.text for p in passages] == ["First line is a sentence.", "Second line is another."]
 
 
 def test_blank_line_with_spaces_separates_paragraphs():
     passages = split_passages("One paragraph.\n   \nAnother paragraph.")
     assert [p.text for p in passages] == ["One paragraph.", "Another paragraph."]
+
+
+# -- paragraphs as the writer meant them -------------------------------------------------------
+
+MINUTES = (
+    "Board Minutes\n"
+    "The board met on Monday and agreed that the annual\n"
+    "picnic will be held in the park on June 3 because\n"
+    "the hall is being repainted this summer.\n"
+    "Members should bring their own chairs\n"
+)
+
+
+def test_wrapped_minutes_keep_every_line_in_whole_sentences():
+    doc = parse_text(MINUTES)
+    assert doc.title == "Board Minutes"
+    assert [(p.section, p.text) for p in doc.passages] == [
+        (
+            None,
+            "The board met on Monday and agreed that the annual picnic will be held in the park on June 3 "
+            "because the hall is being repainted this summer. Members should bring their own chairs",
+        )
+    ]
+
+
+def test_hyphenation_at_a_line_end_is_mended():
+    doc = parse_text(
+        "The treaty followed months of difficult negoti-\nations between the delegations of the two\n"
+        "countries and the wider Indo-\nPacific region, who met in Geneva in the spring.\n"
+    )
+    (passage,) = doc.passages
+    assert "difficult negotiations between" in passage.text
+    assert "the wider Indo-Pacific region" in passage.text  # a capital after the hyphen: a compound
+
+
+def test_first_line_indents_and_list_items_start_paragraphs():
+    text = (
+        "    The first paragraph starts with an indent and goes on for a while\n"
+        "before it ends here.\n"
+        "    The second one is indented as well and it also goes on for a\n"
+        "while longer.\n"
+        "- a list item that wraps onto the next line because it is rather\n"
+        "  long\n"
+        "- another item\n"
+    )
+    assert [p.text for p in parse_text(text, filename="x.txt").passages] == [
+        "The first paragraph starts with an indent and goes on for a while before it ends here.",
+        "The second one is indented as well and it also goes on for a while longer.",
+        "- a list item that wraps onto the next line because it is rather long",
+        "- another item",
+    ]
+
+
+def test_a_heading_is_a_short_line_followed_by_a_paragraph():
+    doc = parse_text("Notes\n\nFirst Steps\n\nThe plan starts in May.\n\nStill To Decide")
+    assert [(p.section, p.text) for p in doc.passages] == [
+        ("First Steps", "The plan starts in May."),
+        ("First Steps", "Still To Decide"),  # nothing follows it: text, not a heading
+    ]
+
+
+def test_lowercase_or_list_lines_are_never_headings():
+    doc = parse_text("Report\n\nthe annual picnic\n\nIt will be held in the park.\n\n- Bring chairs\n\nBring food too.")
+    assert [(p.section, p.text) for p in doc.passages] == [
+        (None, "the annual picnic"),
+        (None, "It will be held in the park."),
+        (None, "- Bring chairs"),
+        (None, "Bring food too."),
+    ]
+
+
+def test_a_given_title_keeps_a_different_first_line_as_text():
+    doc = parse_text("Timetable Change\n\nThe ferry leaves at noon.", title="Ferry Schedule")
+    assert doc.title == "Ferry Schedule"
+    assert [(p.section, p.text) for p in doc.passages] == [("Timetable Change", "The ferry leaves at noon.")]
+    assert doc.body == parse_text("Timetable Change\n\nThe ferry leaves at noon.").body  # same content, same hash
+
+
+def test_the_bundled_article_body_is_unchanged(article_text):
+    # Its content hash (and so the "seeded once" key of existing stores) must not change.
+    doc = parse_text(article_text)
+    assert doc.body == article_text.split("\n", 1)[1].strip("\n")
+    assert reflow(doc.body) == doc.body
 
 
 # -- long paragraphs -------------------------------------------------------------------------

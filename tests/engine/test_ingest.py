@@ -92,12 +92,30 @@ def test_html_gives_title_and_block_text_without_scripts_or_chrome():
     result = extract_text(HTML, "page.html", max_bytes=LIMIT)
     assert result.title == "Talks Resume"
     assert result.text.split("\n\n") == [
-        "Defense talks resume",
+        "# Defense talks resume",  # an HTML heading, marked for documents.split_passages
         "U.S. and Chinese officials met at the Pentagon.",
         "A nested paragraph.",
     ]
     for unwanted in ("tracking", "alert", "Home | World", "Copyright", "color"):
         assert unwanted not in result.text
+
+
+def test_html_keeps_every_paragraph_around_tables_and_nested_blocks():
+    # Paragraphs next to a table were all lost, and text beside a nested block too.
+    html = (
+        b"<html><body><p>The pool opens in June.</p><p>Lifeguards start training in May.</p>"
+        b"<table><tr><td>Mon</td><td>Swim club</td></tr></table>"
+        b"<li>Bring a towel <p>and a lock.</p> Lockers are free.</li></body></html>"
+    )
+    assert extract_text(html, "pool.html", max_bytes=LIMIT).text.split("\n\n") == [
+        "The pool opens in June.",
+        "Lifeguards start training in May.",
+        "Mon",
+        "Swim club",
+        "Bring a towel",
+        "and a lock.",
+        "Lockers are free.",
+    ]
 
 
 def test_html_is_recognised_by_content_without_suffix():
