@@ -40,6 +40,7 @@ _ESCAPED = re.compile(r"[\\*_~`|<>\[\]@]|:(?=//)")
 _LINE_START = re.compile(r"[#\-+]|\d+(?=\.)")
 TITLE_SHOWN = 100  # a document's title over its sources, shortened once
 SOURCE_LINE_CHARS = 700  # one source's line, at most
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 _CITATIONS = re.compile(r"(?: \[\d+\])+$")
 
 
@@ -52,6 +53,12 @@ def clip(text: str, limit: int) -> str:
     if space >= len(cut) - 20:
         cut = cut[:space]
     return cut.rstrip() + "…"
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line, runs of white space as one space, without the bidi overrides and
+    isolates that would make it display in another order than it reads ("\u202e" spoofing)."""
+    return _BIDI_CONTROLS.sub("", " ".join(text.split()))
 
 
 def _escape(flat: str) -> tuple[str, Callable[[int], int]]:
@@ -70,7 +77,7 @@ def _escape(flat: str) -> tuple[str, Callable[[int], int]]:
 
 def quote(text: str) -> str:
     """Document or user text made inert: one line, no markdown, no masked links, no mentions."""
-    return _escape(" ".join(text.split()))[0]
+    return _escape(one_line(text))[0]
 
 
 def _highlight_spans(text: str, wanted: set[str]) -> list[tuple[int, int]]:
@@ -98,7 +105,7 @@ def highlight(text: str, terms: Iterable[str], limit: int) -> str:
     in the escaped text, so every space and punctuation mark stays where the document has it.
     """
     wanted = set(terms)
-    flat = " ".join(text.split())
+    flat = one_line(text)
     text = clip(flat, limit)
     while True:
         escaped, where = _escape(text)
@@ -126,7 +133,7 @@ def quoted(text: str, limit: int) -> str:
 
 def plain(text: str, limit: int) -> str:
     """Text for a field Discord shows as typed (footers, button labels): one line, clipped."""
-    return clip(" ".join(text.split()), limit)
+    return clip(one_line(text), limit)
 
 
 def clip_markup(text: str, limit: int) -> str:

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from reader import live, message_parts, read, read_message
 
+from bot.embeds import safe_url
+
 ARTICLE_TITLE = "Top U.S. and Chinese Defense Officials Hold Face-to-Face Meeting at the Pentagon, First Since…"
 ARTICLE = (Path(__file__).resolve().parents[2] / "corpus" / "2024-01-10-us-china-defense-talks.txt").read_text("utf-8")
 
@@ -197,3 +199,19 @@ async def test_sources_from_one_document_share_one_heading(simcord_env, server):
     # More sources: the next page goes on with [4], [5], [6], under the same one heading.
     more = (await server.member.click(reply, label="More sources")).response
     assert sorted(assert_sources_quote_the_documents(more.embeds[0])) == [4]
+
+
+async def test_a_hostile_source_url_or_bidi_override_changes_nothing_a_member_reads(simcord_env, server):
+    hostile = "https://a.example/> [Verify your account here](https://evil.example) <https://x.example"
+    added = await server.admin.slash(server.channel, "corpus add", file=("ferry.txt", BODY.encode()), url=hostile)
+    if "Added" in added.response.content:  # accepted: shown as itself, never as a masked link
+        reply = (await server.member.slash(server.channel, "search", query="official ferry timetable")).response
+        links = {item for kind, text in message_parts(reply) for item in live(text, kind) if item.startswith("link ")}
+        assert links == {f"link {safe_url(hostile)}"}  # one link: the whole address, percent-encoded
+        assert hostile in read_message(reply)  # the text of that one link: the address as typed
+    else:  # or refused in one line, and nothing added
+        assert len(await simcord_env.bot.engine.documents(server.guild.id)) == 1
+        simcord_env.errors  # noqa: B018 - the refusal went through the tree's handler
+    spoofed = "why were talks \u202ecancelled?"
+    reply = (await server.member.slash(server.channel, "ask", question=spoofed)).response
+    assert read(reply.embeds[0].title, "title") == "why were talks cancelled?"
