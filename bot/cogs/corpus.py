@@ -3,13 +3,19 @@ and the message menu "Add to corpus".
 
 Discord hides these from members without Manage Server (default permissions), but server owners
 can change that in their settings, so every command checks again here (``ensure_admin``).
+``/corpus role`` lets a role through that check and says whether Discord shows the commands to
+that role yet, and where to change it if not (a bot cannot change command permissions itself).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import re
+import time
+from collections import Counter, defaultdict, deque
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import PurePath
 from typing import TYPE_CHECKING
 
 import discord
@@ -18,6 +24,8 @@ from discord.ext import commands
 
 from bot.cogs.lookup import document_choices
 from bot.embeds import NO_PINGS, clip, quote
+from bot.engine.ingest import TEXT_SUFFIXES
+from bot.engine.markdown import markdown_to_text
 from bot.store import DocumentRecord, DuplicateDocument
 from bot.tree import NotAdmin, UserFacingError
 
@@ -27,6 +35,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PASTE_MAX_CHARS = 4000  # Discord's limit for a modal text input
+TITLE_MAX_CHARS = 200
+AUTO_TITLE_CHARS = 100
+FIRST_PASSAGE_SHOWN = 300  # characters of the first passage shown after an add
+ADD_TO_CORPUS = "Add to corpus"
 
 
 async def ensure_admin(bot: TalksBot, interaction: discord.Interaction) -> None:
@@ -50,12 +62,56 @@ def _duplicate_is_user_facing() -> Iterator[None]:
         raise UserFacingError(f"That is already here as `#{exc.existing.id}` {quote(exc.existing.title)}.") from None
 
 
-def added_message(record: DocumentRecord) -> str:
-    return f"Added `#{record.id}` **{quote(record.title)}** ({record.passages} passages). Members can ask about it now."
+class UploadAllowance:
+    """Documents each server added in the last hour. Only adds that succeed count; an add in
+    progress holds a place, so adds at the same moment cannot pass the limit together."""
+
+    WINDOW_S = 3600.0
+
+    def __init__(self, per_hour: int, clock: Callable[[], float] = time.time) -> None:
+        self.per_hour = per_hour
+        self.clock = clock
+        self._added: defaultdict[int, deque[float]] = defaultdict(deque)
+        self._in_progress: Counter[int] = Counter()
+
+    @contextmanager
+    def place(self, guild_id: int) -> Iterator[None]:
+        now = self.clock()
+        added = self._added[guild_id]
+        while added and added[0] <= now - self.WINDOW_S:
+            added.popleft()
+        if len(added) + self._in_progress[guild_id] >= self.per_hour:
+            raise UserFacingError(self._refusal(added, now))
+        self._in_progress[guild_id] += 1
+        try:
+            yield
+        finally:
+            self._in_progress[guild_id] -= 1
+        added.append(self.clock())  # reached only when the add succeeded
+
+    def _refusal(self, added: deque[float], now: float) -> str:
+        limit = f"This server has reached its limit of {self.per_hour} documents an hour"
+        if not added:  # every place is held by an add still in progress
+            return f"{limit}; try again in a minute."
+        resets = int(added[0] + self.WINDOW_S) + 1
+        return f"{limit}; it can add another <t:{resets}:R> (at <t:{resets}:t>)."
 
 
-class PasteModal(discord.ui.Modal, title="Add a document"):
-    doc_title = discord.ui.TextInput(label="Title", max_length=200)
+def _passages_word(n: int) -> str:
+    return "1 passage" if n == 1 else f"{n} passages"
+
+
+class AdminModal(discord.ui.Modal):
+    """A modal whose errors reach the admin privately, through the tree's one handler."""
+
+    cog: CorpusCog
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
+        await self.cog.bot.tree.on_error(interaction, error)  # type: ignore[arg-type]
+
+
+class PasteModal(AdminModal, title="Add a document"):
+    doc_title = discord.ui.TextInput(label="Title", max_length=TITLE_MAX_CHARS)
     text = discord.ui.TextInput(label="Text", style=discord.TextStyle.paragraph, max_length=PASTE_MAX_CHARS)
 
     def __init__(self, cog: CorpusCog) -> None:
@@ -65,10 +121,68 @@ class PasteModal(discord.ui.Modal, title="Add a document"):
     async def on_submit(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)  # errors stay private too
         record = await self.cog.add_text(interaction, str(self.text), title=str(self.doc_title))
-        await interaction.followup.send(added_message(record), allowed_mentions=NO_PINGS)
+        await interaction.followup.send(await self.cog.added_message(record), allowed_mentions=NO_PINGS)
 
-    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
-        await self.cog.bot.tree.on_error(interaction, app_commands.CommandInvokeError(None, error))  # type: ignore[arg-type]
+
+class MessageModal(AdminModal, title="Add a message to the documents"):
+    """ "Add to corpus": the title, prefilled with the automatic one, for the admin to change."""
+
+    def __init__(self, cog: CorpusCog, message: discord.Message, files: list[discord.Attachment]) -> None:
+        super().__init__()
+        self.cog = cog
+        self.message = message
+        self.files = files
+        automatic = _automatic_title(message) if message.content.strip() else None
+        self.doc_title = discord.ui.TextInput(
+            label="Title",
+            default=automatic,
+            placeholder=None if automatic else "Leave empty for the file's own title",
+            required=automatic is not None,
+            max_length=TITLE_MAX_CHARS,
+        )
+        self.add_item(self.doc_title)
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)  # errors stay private too
+        title = str(self.doc_title).strip() or None
+        record = await self.cog.add_message_text(interaction, self.message, self.files, title)
+        await interaction.followup.send(await self.cog.added_message(record), allowed_mentions=NO_PINGS)
+
+
+def _automatic_title(message: discord.Message) -> str:
+    return clip(f"Message from {message.author.display_name}: {' '.join(message.clean_content.split())}", AUTO_TITLE_CHARS)
+
+
+def _is_text_file(attachment: discord.Attachment) -> bool:
+    suffix = PurePath(attachment.filename).suffix.lower()
+    kind = (attachment.content_type or "").split(";")[0].strip()
+    return (suffix in TEXT_SUFFIXES and suffix != "") or kind in ("text/plain", "text/markdown")
+
+
+_SPOILER = re.compile(r"\|\|(.+?)\|\|", re.DOTALL)
+_CUSTOM_EMOJI = re.compile(r"<a?(:\w+:)\d+>")
+_TIMESTAMP = re.compile(r"<t:(-?\d{1,12})(?::[tTdDfFR])?>")
+_SUBTEXT = re.compile(r"^-# ", re.MULTILINE)
+
+
+def discord_message_text(content: str) -> str:
+    """A message's text as members read it: Discord's markdown (CommonMark plus spoilers,
+    subtext, custom emoji and timestamps) made plain. Mentions are resolved before (clean_content)."""
+    content = _SPOILER.sub(r"\1", content)
+    content = _CUSTOM_EMOJI.sub(r"\1", content)
+    content = _TIMESTAMP.sub(lambda m: _timestamp_text(int(m.group(1))), content)
+    content = _SUBTEXT.sub("", content)
+    # In Discord a line break shows as one; in CommonMark it would join the lines.
+    return markdown_to_text(content.replace("\n", "\n\n"))
+
+
+def _timestamp_text(seconds: int) -> str:
+    import datetime as dt
+
+    try:
+        return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    except (OverflowError, OSError, ValueError):
+        return str(seconds)
 
 
 @app_commands.guild_only()
@@ -76,11 +190,8 @@ class PasteModal(discord.ui.Modal, title="Add a document"):
 class CorpusCog(commands.GroupCog, group_name="corpus", group_description="Manage this server's documents"):
     def __init__(self, bot: TalksBot) -> None:
         self.bot = bot
-        settings = bot.settings
-        self.upload_limits = commands.CooldownMapping.from_cooldown(
-            settings.uploads_per_hour, 3600.0, lambda guild_id: guild_id
-        )
-        self.add_to_corpus_menu = app_commands.ContextMenu(name="Add to corpus", callback=self.add_message)
+        self.uploads = UploadAllowance(bot.settings.uploads_per_hour)
+        self.add_to_corpus_menu = app_commands.ContextMenu(name=ADD_TO_CORPUS, callback=self.add_message)
         self.add_to_corpus_menu.guild_only = True
         self.add_to_corpus_menu.default_permissions = discord.Permissions(manage_guild=True)
         super().__init__()
@@ -95,19 +206,43 @@ class CorpusCog(commands.GroupCog, group_name="corpus", group_description="Manag
         await ensure_admin(self.bot, interaction)
         return True
 
-    def _count_upload(self, guild_id: int) -> None:
-        bucket = self.upload_limits.get_bucket(guild_id)
-        retry = bucket.update_rate_limit() if bucket else None
-        if retry:
-            raise UserFacingError(f"This server has added many documents this hour; try again in {retry / 60:.0f} min.")
-
     async def add_text(self, interaction: discord.Interaction, text: str, **fields) -> DocumentRecord:
         assert interaction.guild_id is not None
-        self._count_upload(interaction.guild_id)
-        with _duplicate_is_user_facing():
+        with self.uploads.place(interaction.guild_id), _duplicate_is_user_facing():
             return await self.bot.engine.add_text(
                 text, guild_id=interaction.guild_id, added_by=str(interaction.user.id), **fields
             )
+
+    async def add_message_text(
+        self,
+        interaction: discord.Interaction,
+        message: discord.Message,
+        files: list[discord.Attachment],
+        title: str | None,
+    ) -> DocumentRecord:
+        """The message's text and its text files, read as one document."""
+        limit = self.bot.settings.max_upload_bytes
+        if sum(f.size for f in files) > limit:  # refuse before downloading anything
+            raise UserFacingError(f"The message's files are larger than the limit of {limit // 1000:,} kB.")
+        has_text = bool(message.content.strip())
+        parts = [discord_message_text(message.clean_content)] if has_text else []
+        for file in files:
+            parts.append((await self.bot.engine.read_upload(await file.read(), file.filename)).text)
+        filename = files[0].filename if files and not has_text else None  # its name: a title if no other
+        return await self.add_text(
+            interaction, "\n\n".join(parts), title=title, filename=filename, url=message.jump_url
+        )
+
+    async def added_message(self, record: DocumentRecord) -> str:
+        """The confirmation, with the first passage as members will see it quoted: a bad parse
+        shows at once."""
+        first = (await self.bot.engine.passage(record, 1))[0]
+        section = f" ({quote(first.section)})" if first.section else ""
+        return clip(
+            f"Added `#{record.id}` **{quote(record.title)}** ({_passages_word(record.passages)}). "
+            f"Members can ask about it now.\nIt starts{section}: {quote(clip(first.text, FIRST_PASSAGE_SHOWN))}",
+            2000,
+        )
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -127,20 +262,20 @@ class CorpusCog(commands.GroupCog, group_name="corpus", group_description="Manag
         if file.size > limit:  # refuse before downloading anything
             raise UserFacingError(f"{quote(file.filename)} is larger than the limit of {limit // 1000:,} kB.")
         assert interaction.guild_id is not None
-        self._count_upload(interaction.guild_id)
-        await interaction.response.defer(ephemeral=True, thinking=True)  # errors stay private too
-        data = await file.read()
-        with _duplicate_is_user_facing():
-            record = await self.bot.engine.add_file(
-                data,
-                file.filename,
-                guild_id=interaction.guild_id,
-                added_by=str(interaction.user.id),
-                title=title,
-                date=date,
-                url=url,
-            )
-        await interaction.followup.send(added_message(record), allowed_mentions=NO_PINGS)
+        with self.uploads.place(interaction.guild_id):
+            await interaction.response.defer(ephemeral=True, thinking=True)  # errors stay private too
+            data = await file.read()
+            with _duplicate_is_user_facing():
+                record = await self.bot.engine.add_file(
+                    data,
+                    file.filename,
+                    guild_id=interaction.guild_id,
+                    added_by=str(interaction.user.id),
+                    title=title,
+                    date=date,
+                    url=url,
+                )
+        await interaction.followup.send(await self.added_message(record), allowed_mentions=NO_PINGS)
 
     @app_commands.command(name="paste", description="Add a document by pasting its text")
     async def paste(self, interaction: discord.Interaction) -> None:
@@ -182,10 +317,44 @@ class CorpusCog(commands.GroupCog, group_name="corpus", group_description="Manag
 
     @app_commands.command(name="role", description="Let a role manage documents too (leave empty to clear)")
     async def role(self, interaction: discord.Interaction, role: discord.Role | None = None) -> None:
-        assert interaction.guild_id is not None
-        await self.bot.engine.store.set_admin_role(interaction.guild_id, role.id if role else None)
-        text = f"Members with {role.mention} can manage documents." if role else "Only Manage Server can manage documents."
-        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
+        assert interaction.guild is not None
+        if role is not None and role.is_default():
+            raise UserFacingError("Choose a role, not @everyone: every member could then add and remove documents.")
+        if role is not None and role.managed:
+            raise UserFacingError(f"{role.mention} belongs to an integration and can't be given to members.")
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await self.bot.engine.store.set_admin_role(interaction.guild.id, role.id if role else None)
+        if role is None:
+            text = "Only members with Manage Server can manage documents now."
+        else:
+            hidden = await self._commands_hidden_from(interaction.guild, role)
+            text = f"TalksBot now accepts {role.mention} for /corpus and *{ADD_TO_CORPUS}*."
+            if hidden:
+                names = " and ".join(f"*{name}*" if name == ADD_TO_CORPUS else f"/{name}" for name in hidden)
+                text += (
+                    f"\nDiscord still hides {names} from members without Manage Server, and a bot can't change "
+                    f"that: in **Server Settings → Integrations → {quote(self.bot.user.name if self.bot.user else 'TalksBot')}**, "
+                    f"open each of {names}, choose *Add roles or members*, add {role.mention} and save. "
+                    "Run this command again to check."
+                )
+            else:
+                text += " Discord shows them the commands too: they can use them now."
+        await interaction.followup.send(text, allowed_mentions=NO_PINGS)
+
+    async def _commands_hidden_from(self, guild: discord.Guild, role: discord.Role) -> list[str]:
+        """The admin commands Discord does not show to ``role`` in ``guild`` (no override allows it)."""
+        wanted = {"corpus", ADD_TO_CORPUS}
+        registered = [c for c in await self.bot.tree.fetch_commands() if c.name in wanted]
+        registered += [c for c in await self.bot.tree.fetch_commands(guild=guild) if c.name in wanted]
+        allowed: set[str] = set()
+        for command in registered:
+            try:
+                overrides = (await command.fetch_permissions(guild)).permissions
+            except discord.NotFound:  # no overrides for this command in this server
+                continue
+            if any(p.permission and p.id in (role.id, guild.id) for p in overrides):  # the role, or @everyone
+                allowed.add(command.name)
+        return sorted(wanted - allowed, key=lambda name: name != "corpus")
 
     @app_commands.command(name="log", description="Who added and removed which documents")
     async def log(self, interaction: discord.Interaction) -> None:
@@ -197,17 +366,16 @@ class CorpusCog(commands.GroupCog, group_name="corpus", group_description="Manag
         )
 
     async def add_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
-        """Message menu "Add to corpus": the message's text, with its author and link as source.
+        """Message menu "Add to corpus": the message's text and text files, with its link as source;
+        first a modal with the automatic title for the admin to change.
 
         Errors raised here reach the tree's on_error like any command's.
         """
         await ensure_admin(self.bot, interaction)  # context menus do not pass the cog's check
-        if not message.content.strip():
-            raise UserFacingError("That message has no text to add.")
-        await interaction.response.defer(ephemeral=True, thinking=True)  # errors stay private too
-        title = clip(f"Message from {message.author.display_name}: {' '.join(message.content.split())}", 100)
-        record = await self.add_text(interaction, message.content, title=title, url=message.jump_url)
-        await interaction.followup.send(added_message(record), allowed_mentions=NO_PINGS)
+        files = [a for a in message.attachments if _is_text_file(a)]
+        if not message.content.strip() and not files:
+            raise UserFacingError("That message has no text or text file (.txt, .md) to add.")
+        await interaction.response.send_modal(MessageModal(self, message, files))
 
 
 async def setup(bot: TalksBot) -> None:

@@ -23,6 +23,7 @@ LONG_PARAGRAPH_WORDS = 220
 WINDOW_WORDS = 150
 
 _HEADER = re.compile(r"^\s*date\s+(\d{4}-\d{2}-\d{2})\s+(.+?)\s*$", re.IGNORECASE)
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _BLANK_LINE = re.compile(r"\n[ \t\f\v]*\n")
 _MARKDOWN_HEADING = re.compile(r"^#{1,6}\s+")
 
@@ -94,10 +95,13 @@ def split_sentences(text: str) -> tuple[Sentence, ...]:
 def validate_date(value: str | None) -> str | None:
     if value is None or not value.strip():
         return None
+    value = value.strip()
+    if not _ISO_DATE.fullmatch(value):
+        raise DocumentError(f"invalid date {value!r}: use YYYY-MM-DD")
     try:
-        return dt.date.fromisoformat(value.strip()).isoformat()
+        return dt.date.fromisoformat(value).isoformat()
     except ValueError:
-        raise DocumentError(f"invalid date {value!r}: use YYYY-MM-DD") from None
+        raise DocumentError(f"{value} is not a date") from None  # the form is right, the day is not
 
 
 def validate_title(value: str) -> str:

@@ -19,7 +19,7 @@ from bot.engine.answer import Candidate, ScoredSentence, best_sentences, context
 from bot.engine.decide import decide
 from bot.engine.documents import DocumentError, parse_text, split_sentences
 from bot.engine.index import Hit, PassageIndex, indexed_text
-from bot.engine.ingest import extract_text
+from bot.engine.ingest import ExtractedText, extract_text
 from bot.engine.query import Query
 from bot.settings import Settings
 from bot.store import BUNDLED, DocumentRecord, DuplicateDocument, PassageRecord, Store
@@ -167,6 +167,10 @@ class Engine:
             passages = await self.store.all_passages()
             self.index = await asyncio.to_thread(PassageIndex.build, passages, k1=self.settings.k1, b=self.settings.b)
 
+    async def read_upload(self, data: bytes, filename: str) -> ExtractedText:
+        """An uploaded file's text (text, Markdown, HTML, PDF), read off the event loop."""
+        return await asyncio.to_thread(extract_text, data, filename, max_bytes=self.settings.max_upload_bytes)
+
     async def add_file(
         self,
         data: bytes,
@@ -178,7 +182,7 @@ class Engine:
         date: str | None = None,
         url: str | None = None,
     ) -> DocumentRecord:
-        extracted = await asyncio.to_thread(extract_text, data, filename, max_bytes=self.settings.max_upload_bytes)
+        extracted = await self.read_upload(data, filename)
         return await self.add_text(
             extracted.text,
             filename=filename,

@@ -134,9 +134,17 @@ async def test_paste_modal_adds_a_document(simcord_env, server):
     assert "noon" in result.response.embeds[0].description
 
 
+def modal_inputs(shown) -> dict[str, dict]:
+    """A shown modal's text inputs by label."""
+    return {c["label"]: c for row in shown.modal["components"] for c in row["components"]}
+
+
 async def test_add_to_corpus_message_menu(simcord_env, server):
     message = await server.member.send(server.channel, "The bake sale raised 400 dollars for the library roof.")
-    added = await server.admin.context_menu(server.channel, "Add to corpus", message)
+    shown = await server.admin.context_menu(server.channel, "Add to corpus", message)
+    title = modal_inputs(shown)["Title"]
+    assert title["value"] == "Message from news-member: The bake sale raised 400 dollars for the library roof."
+    added = await server.admin.submit_modal(shown, {title["custom_id"]: title["value"]})
     assert "Added" in added.response.content
     docs = [d for d in await simcord_env.bot.engine.documents(server.guild.id) if d.guild_id]
     assert docs[0].url and str(message.id) in docs[0].url
@@ -160,3 +168,94 @@ async def test_remove_by_a_number_that_is_gone_is_refused_and_removes_nothing(si
     titles = [d.title for d in await simcord_env.bot.engine.documents(server.guild.id)]
     assert len(titles) == 2 and "Board Minutes" in titles  # the bundled article and the minutes stay
     assert len(simcord_env.errors) == 4  # each refusal went through the tree's handler
+
+
+async def test_add_to_corpus_with_an_edited_title_reads_discord_markdown(simcord_env, server):
+    message = await server.member.send(
+        server.channel,
+        "**Reminder:** the *pool* opens at ||noon|| on <t:1767225600:D>, see [the schedule](https://pool.example/s)\n"
+        "- bring a towel",
+    )
+    shown = await server.admin.context_menu(server.channel, "Add to corpus", message)
+    added = await server.admin.submit_modal(shown, {modal_inputs(shown)["Title"]["custom_id"]: "Pool Opening"})
+    assert added.ephemeral
+    assert added.response.content.startswith("Added `#2` **Pool Opening** (2 passages). Members can ask about it now.")
+    # The first passage, as members will see it quoted: no markup, no URL.
+    assert added.response.content.endswith(
+        "It starts: Reminder: the pool opens at noon on 2026-01-01 00:00 UTC, see the schedule"
+    )
+    result = await server.member.slash(server.channel, "ask", question="When does the pool open?")
+    embed = result.response.embeds[0]
+    assert "Reminder: the pool opens at noon" in embed.description
+    assert "Pool Opening" in embed.fields[0].name
+
+
+async def test_add_to_corpus_reads_a_text_attachment(simcord_env, server):
+    minutes = (
+        b"Board Minutes\nThe board met on Monday and agreed that the annual\npicnic will be held in the park on"
+        b" June 3 because\nthe hall is being repainted this summer.\nMembers should bring their own chairs\n"
+    )
+    message = await server.member.send(server.channel, attachments=[("minutes.txt", minutes)])
+    shown = await server.admin.context_menu(server.channel, "Add to corpus", message)
+    title = modal_inputs(shown)["Title"]
+    assert not title.get("value") and not title.get("required", True)  # empty: the file's own title
+    added = await server.admin.submit_modal(shown, {})
+    assert added.response.content.startswith("Added `#2` **Board Minutes** (1 passage).")
+    assert "It starts: The board met on Monday and agreed that the annual picnic" in added.response.content
+    result = await server.member.slash(server.channel, "search", query="chairs")
+    assert "Board Minutes" in str(result.response.embeds[0].to_dict())
+
+
+async def test_add_to_corpus_refuses_a_message_without_text(simcord_env, server):
+    message = await server.member.send(server.channel, attachments=[("photo.png", b"\x89PNG\r\n")])
+    refused = await server.admin.context_menu(server.channel, "Add to corpus", message)
+    assert refused.ephemeral and refused.response.content == "That message has no text or text file (.txt, .md) to add."
+    assert len(simcord_env.errors) == 1
+
+
+async def test_paste_errors_reach_the_admin_privately(simcord_env, server):
+    async def paste(title: str, text: str):
+        shown = await server.admin.slash(server.channel, "corpus paste")
+        inputs = modal_inputs(shown)
+        return await server.admin.submit_modal(
+            shown, {inputs["Title"]["custom_id"]: title, inputs["Text"]["custom_id"]: text}
+        )
+
+    blank = await paste("   ", "The ferry leaves at noon because of low tide.")
+    assert blank.ephemeral and blank.response.content == "the title is empty"
+    first = await paste("Ferry Schedule", "The ferry leaves at noon because of low tide.")
+    assert first.response.content.startswith("Added `#2` **Ferry Schedule**")
+    again = await paste("Ferry Times", "The ferry leaves at noon because of low tide.")
+    assert again.ephemeral and again.response.content == "That is already here as `#2` Ferry Schedule."
+    assert len(await simcord_env.bot.engine.documents(server.guild.id)) == 2
+    assert len(simcord_env.errors) == 2
+
+
+async def test_corpus_role_gives_a_working_path(simcord_env, server):
+    editors = server.guild.create_role("Editors")
+    editor = server.guild.add_member(simcord_env.create_user("news-editor"), roles=[editors])
+    everyone = await server.admin.slash(server.channel, "corpus role", role=server.guild.default_role)
+    assert everyone.ephemeral and everyone.response.content.startswith("Choose a role, not @everyone")
+
+    saved = await server.admin.slash(server.channel, "corpus role", role=editors)
+    text = saved.response.content
+    assert saved.ephemeral and text.startswith(f"TalksBot now accepts <@&{editors.id}> for /corpus and *Add to corpus*.")
+    assert "Discord still hides /corpus and *Add to corpus* from members without Manage Server" in text
+    assert "Server Settings → Integrations → TestBot" in text and f"add <@&{editors.id}>" in text
+    assert not any(name.startswith("corpus") for name in editor.available_commands(server.channel))
+
+    # The admin follows the reply: the two commands allowed for @Editors in the server's settings.
+    for command in await simcord_env.bot.tree.fetch_commands():
+        if command.name in ("corpus", "Add to corpus"):
+            server.guild.set_command_permissions(command, {editors: True})
+    checked = await server.admin.slash(server.channel, "corpus role", role=editors)
+    assert checked.response.content.endswith("Discord shows them the commands too: they can use them now.")
+
+    added = await editor.slash(server.channel, "corpus add", file=("harbor.txt", NOTE))
+    assert added.response.content.startswith("Added `#2` **Harbor Festival Notes**")
+    message = await server.member.send(server.channel, "The swimming pool reopens on Friday after repairs.")
+    shown = await editor.context_menu(server.channel, "Add to corpus", message)
+    title = modal_inputs(shown)["Title"]
+    menu_added = await editor.submit_modal(shown, {title["custom_id"]: "Pool News"})
+    assert menu_added.response.content.startswith("Added `#3` **Pool News**")
+    simcord_env.errors  # noqa: B018  (the @everyone refusal went through the tree's handler)
