@@ -41,6 +41,13 @@ def make_server(env, name: str) -> Server:
 
 
 @pytest.fixture
+def new_server(simcord_env):
+    """Make more servers: tests/ is not a package (CI tests the installed bot), so tests cannot
+    import make_server from here."""
+    return lambda name: make_server(simcord_env, name)
+
+
+@pytest.fixture
 async def server(simcord_env) -> Server:
     return make_server(simcord_env, "news")
 

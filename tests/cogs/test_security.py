@@ -41,13 +41,12 @@ def _report(topic: str) -> bytes:
     return f"{topic.title()} Report\n\n{paragraphs}\n\nThe {topic} census was cancelled because the bridge flooded.\n".encode()
 
 
-async def test_concurrent_uploads_from_many_servers_all_succeed(simcord_env):
+async def test_concurrent_uploads_from_many_servers_all_succeed(simcord_env, new_server):
     from bot.measure.loadtest import fire_slash_nowait
-    from tests.cogs.conftest import make_server
 
     topics = ["quokka", "narwhal", "axolotl", "pangolin", "okapi", "tapir"]
     for count in (2, 6):
-        servers = [make_server(simcord_env, f"{topic}-{count}") for topic in topics[:count]]
+        servers = [new_server(f"{topic}-{count}") for topic in topics[:count]]
         # All in flight at once (SimCord's slash() would run them one after another).
         added = [
             fire_slash_nowait(s.admin, s.channel, "corpus add", file=(f"{topic}.txt", _report(topic)))

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from bot.engine.analyzer import analyze
 from bot.engine.documents import DocumentError, ParsedDocument, parse_text
 from bot.engine.ingest import extract_text
-from tests.engine.test_ingest_formats import minimal_pdf
+from test_ingest_formats import minimal_pdf  # tests/ is no package: CI imports the installed bot, not the tree
 
 LIMIT = 5_000_000
 PROPERTY = hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
