@@ -21,7 +21,7 @@ from bot.console import CommandError
 from bot.engine.documents import DocumentError
 from bot.engine.service import Answer, Engine, QuestionError, Source, UnknownDocument
 from bot.settings import Settings
-from bot.store import BUNDLED, DuplicateDocument, Store, StoreError, describe_error
+from bot.store import BUNDLED, DuplicateDocument, StoreError, describe_error, open_store
 from bot.transfer import TransferError, export_documents, import_documents, read_export
 
 EXIT_ERROR = 1
@@ -147,7 +147,7 @@ async def cmd_docs(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _with_store(settings: Settings, work: Callable[[Engine], Awaitable[int]]) -> int:
     """Like _with_engine, without building the index first (export and import do not search)."""
-    store = await Store.open(settings.db, busy_timeout_s=settings.busy_timeout_s)
+    store = await open_store(settings.db, busy_timeout_s=settings.busy_timeout_s)
     try:
         engine = Engine(store, settings)
         await engine.seed_bundled()
@@ -231,12 +231,12 @@ def _guild_id(value: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="talksbot", description="Answers questions about news articles, with citations.")
-    db_help = "SQLite store (default: $TALKSBOT_DB or the user data directory); before or after the command"
-    parser.add_argument("--db", type=Path, help=db_help)
+    db_help = "SQLite file or postgresql:// URL (default: $TALKSBOT_DB or the user data directory); before or after the command"
+    parser.add_argument("--db", help=db_help)
     # The global options again on every subcommand, so `talksbot ask Q --db PATH` works too.
     # SUPPRESS: a subcommand that was not given --db keeps the value from before the command.
     global_options = argparse.ArgumentParser(add_help=False)
-    global_options.add_argument("--db", type=Path, default=argparse.SUPPRESS, help=db_help)
+    global_options.add_argument("--db", default=argparse.SUPPRESS, help=db_help)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, **kwargs) -> argparse.ArgumentParser:

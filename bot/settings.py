@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import platformdirs
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -19,7 +19,8 @@ def default_db_path() -> Path:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TALKSBOT_", extra="ignore", frozen=True)
 
-    db: Path = Field(default_factory=default_db_path, description="SQLite store file")
+    # A SQLite file, or a PostgreSQL URL (postgresql://user@host:port/db) for several processes.
+    db: Path | str = Field(default_factory=default_db_path, description="the store: a SQLite file or a PostgreSQL URL")
     discord_token: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices("DISCORD_TOKEN", "TALKSBOT_DISCORD_TOKEN"),
@@ -39,3 +40,11 @@ class Settings(BaseSettings):
     question_rate: int = Field(default=4, ge=1, le=100)
     question_per_s: float = Field(default=30.0, gt=0, le=3600)
     uploads_per_hour: int = Field(default=20, ge=1, le=1000)
+
+    @field_validator("db", mode="before")
+    @classmethod
+    def _path_unless_url(cls, value: object) -> object:
+        """A PostgreSQL URL stays text (a Path would fold its "//"); anything else is a path."""
+        if isinstance(value, str) and not value.startswith(("postgresql://", "postgres://")):
+            return Path(value)
+        return value

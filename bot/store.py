@@ -21,7 +21,12 @@ from bot.engine.documents import ParsedDocument
 
 BUNDLED = 0  # guild_id of the bundled corpus, visible in every server and in DMs
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
+# One migration history for both stores. A migration is a tuple of statements written for SQLite,
+# which the PostgreSQL store turns into its dialect (bot/store_pg.py: postgres_ddl), or, where
+# the two differ more, a dict of such tuples per dialect: {"sqlite": (...), "postgresql": (...)}.
+Migration = tuple[str, ...] | dict[str, tuple[str, ...]]
+
+MIGRATIONS: tuple[Migration, ...] = (
     # 1: documents and their passages
     (
         """CREATE TABLE documents (
@@ -125,6 +130,23 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 )
 
 
+def migration_statements(migration: Migration, dialect: str) -> tuple[str, ...]:
+    return migration[dialect] if isinstance(migration, dict) else migration
+
+
+def is_postgres_url(target: object) -> bool:
+    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
+
+
+async def open_store(target: Path | str, *, busy_timeout_s: float = 5.0) -> Store:
+    """The store ``target`` names: a PostgreSQL URL, else the path of a SQLite file."""
+    if is_postgres_url(target):
+        from bot.store_pg import PostgresStore  # asyncpg only when it is used
+
+        return await PostgresStore.open(str(target), busy_timeout_s=busy_timeout_s)
+    return await Store.open(target, busy_timeout_s=busy_timeout_s)
+
+
 class StoreError(RuntimeError):
     """The store cannot do what was asked (locked, damaged, unreadable)."""
 
@@ -200,7 +222,15 @@ _PASSAGE_COLUMNS = """p.id, p.doc_id, d.guild_id, p.ordinal, p.paragraph, p.sect
 
 
 class Store:
-    """Async access to the SQLite file. Open with ``await Store.open(path)``."""
+    """Async access to the SQLite file. Open with ``await Store.open(path)``.
+
+    The PostgreSQL store (bot/store_pg.py) inherits every query method and replaces the
+    connection layer (``_run``, ``_one``, ``_all``, ``_run_many``, ``_stream``, ``_transaction``),
+    so SQL written here must run on both: ``?`` placeholders, standard SQL, ``ON CONFLICT``.
+    """
+
+    dialect = "sqlite"
+    integrity_errors: tuple[type[Exception], ...] = (sqlite3.IntegrityError,)
 
     def __init__(self, connection: aiosqlite.Connection, path: Path, *, busy_timeout_s: float = 5.0) -> None:
         self._db = connection
@@ -244,9 +274,9 @@ class Store:
         (version,) = await self._one("PRAGMA user_version")
         if version > len(MIGRATIONS):
             raise StoreError(f"the store {self.path} is from a newer TalksBot (schema {version})")
-        for number, statements in enumerate(MIGRATIONS[version:], start=version + 1):
+        for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
             async with self._transaction():
-                for statement in statements:
+                for statement in migration_statements(migration, self.dialect):
                     await self._run(statement)
                 await self._run(f"PRAGMA user_version = {number}")
 
@@ -270,6 +300,13 @@ class Store:
         async with self._db.execute(sql, params) as cursor:
             return list(await cursor.fetchall())
 
+    async def _stream(self, sql: str, params: Sequence = (), batch: int = 64) -> AsyncIterator[tuple]:
+        """The rows of one SELECT (one snapshot), fetched ``batch`` at a time."""
+        async with self._db.execute(sql, params) as cursor:
+            while rows := await cursor.fetchmany(batch):
+                for row in rows:
+                    yield row
+
     # -- documents -----------------------------------------------------------------------
 
     async def add_document(
@@ -290,7 +327,7 @@ class Store:
                 record = await self._insert(NewDocument(doc, guild_id, added_by, added_at, url))
                 if guild_id != BUNDLED:
                     await self._audit(guild_id, added_by, "add", record.id, doc.title, added_at)
-        except sqlite3.IntegrityError:
+        except self.integrity_errors:
             existing = await self.find_by_hash(doc.content_hash, guild_id)
             if existing:  # added by another process since the check above
                 raise DuplicateDocument(existing) from None
@@ -441,10 +478,8 @@ class Store:
             "SELECT title, date, url, guild_id, added_by, added_at, body, content_hash"
             " FROM documents WHERE guild_id = ? ORDER BY id"
         )
-        async with self._db.execute(sql, (guild_id,)) as cursor:
-            while rows := await cursor.fetchmany(64):
-                for row in rows:
-                    yield StoredDocument(*row)
+        async for row in self._stream(sql, (guild_id,)):
+            yield StoredDocument(*row)
 
     # -- passages ------------------------------------------------------------------------
 
@@ -500,7 +535,7 @@ class Store:
 
     async def set_ask_channel(self, guild_id: int, channel_id: int, enabled: bool) -> None:
         if enabled:
-            sql = "INSERT OR IGNORE INTO ask_channels (guild_id, channel_id) VALUES (?, ?)"
+            sql = "INSERT INTO ask_channels (guild_id, channel_id) VALUES (?, ?) ON CONFLICT DO NOTHING"
         else:
             sql = "DELETE FROM ask_channels WHERE guild_id = ? AND channel_id = ?"
         await self._write(sql, (guild_id, channel_id))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import urllib.parse
+import uuid
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,60 @@ TESTS = Path(__file__).resolve().parent
 FIXTURES = TESTS / "fixtures"
 REPO = TESTS.parent
 ARTICLE = REPO / "corpus" / "2024-01-10-us-china-defense-talks.txt"
+
+# Read at import, before _clean_environment empties TALKSBOT_* for each test.
+POSTGRES_URL = os.environ.get("TALKSBOT_TEST_POSTGRES_URL")
+# CI (.ci/run) sets this: a PostgreSQL test may then fail but never skip, and at least one must pass.
+REQUIRE_POSTGRES = os.environ.get("TALKSBOT_REQUIRE_POSTGRES") == "1"
+NO_POSTGRES = "PostgreSQL tests need TALKSBOT_TEST_POSTGRES_URL; run them with `.ci/with-postgres pytest`"
+_postgres_tests: set[str] = set()
+_postgres_passed: list[str] = []
+_postgres_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.nodeid not in _postgres_tests:
+        return
+    if report.when == "call" and report.passed:
+        _postgres_passed.append(report.nodeid)
+    elif report.skipped:
+        _postgres_skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if not REQUIRE_POSTGRES or not _postgres_tests or exitstatus != 0:
+        return
+    if _postgres_skipped or not _postgres_passed:
+        print(f"\nCI: PostgreSQL tests skipped: {len(_postgres_skipped)}, passed: {len(_postgres_passed)}")
+        session.exitstatus = 1
+
+
+@pytest.fixture
+async def postgres_url(request: pytest.FixtureRequest):
+    """The URL of a fresh, empty PostgreSQL store, dropped after the test.
+
+    One schema per test (asyncpg passes ``search_path`` from the URL to the server): creating
+    a schema takes milliseconds where a database takes a second.
+    """
+    _postgres_tests.add(request.node.nodeid)
+    if not POSTGRES_URL:
+        if REQUIRE_POSTGRES:
+            pytest.fail(NO_POSTGRES)
+        pytest.skip(NO_POSTGRES)
+    import asyncpg
+
+    name = f"talksbot_test_{uuid.uuid4().hex[:16]}"
+    admin = await asyncpg.connect(POSTGRES_URL)
+    try:
+        await admin.execute(f'CREATE SCHEMA "{name}"')
+    finally:
+        await admin.close()
+    yield urllib.parse.urlsplit(POSTGRES_URL)._replace(query=f"search_path={name}").geturl()
+    admin = await asyncpg.connect(POSTGRES_URL)
+    try:
+        await admin.execute(f'DROP SCHEMA "{name}" CASCADE')
+    finally:
+        await admin.close()
 
 
 @pytest.fixture(autouse=True)
@@ -28,6 +84,20 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(db=tmp_path / "t.db")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """Where a store lives, once for each kind: a SQLite file, then a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return tmp_path / "store.db"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def any_settings(store_target: Path | str) -> Settings:
+    """Settings on a SQLite store, then on a PostgreSQL one."""
+    return Settings(db=store_target)
 
 
 @pytest.fixture

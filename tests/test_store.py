@@ -11,14 +11,15 @@ import pytest
 
 from bot.engine.documents import Passage, ParsedDocument, parse_text
 from bot.engine.service import Engine
-from bot.store import BUNDLED, MIGRATIONS, DuplicateDocument, Store, StoreError
+from bot.store import BUNDLED, MIGRATIONS, DuplicateDocument, Store, StoreError, open_store
 
 TEXT = "Notes on the Meeting\n\nFirst paragraph about talks.\n\nSecond paragraph about Taiwan."
 
 
 @pytest.fixture
-async def store(tmp_path):
-    store = await Store.open(tmp_path / "s.db")
+async def store(store_target):
+    """The SQLite store, then the PostgreSQL store: every test using it runs on both."""
+    store = await open_store(store_target)
     try:
         yield store
     finally:
@@ -100,8 +101,12 @@ async def test_a_file_that_is_not_a_database_is_refused(tmp_path):
         await Store.open(path)
 
 
-async def test_journal_mode_is_wal(store, tmp_path):
-    assert (await store._one("PRAGMA journal_mode"))[0] == "wal"
+async def test_journal_mode_is_wal(tmp_path):
+    store = await Store.open(tmp_path / "s.db")
+    try:
+        assert (await store._one("PRAGMA journal_mode"))[0] == "wal"
+    finally:
+        await store.close()
     assert pragma(tmp_path / "s.db", "journal_mode") == "wal"  # persistent in the file
 
 
@@ -114,7 +119,8 @@ async def test_store_creates_missing_folders(tmp_path):
 # -- bundled corpus ---------------------------------------------------------------------------
 
 
-async def test_bundled_article_is_seeded_once(settings):
+async def test_bundled_article_is_seeded_once(any_settings):
+    settings = any_settings
     engine = await Engine.open(settings)
     docs = await engine.store.list_documents()
     assert [(d.guild_id, d.date, d.passages) for d in docs] == [(BUNDLED, "2024-01-10", 5)]
@@ -130,7 +136,8 @@ async def test_bundled_article_is_seeded_once(settings):
         await engine.close()
 
 
-async def test_removed_bundled_article_stays_removed(settings):
+async def test_removed_bundled_article_stays_removed(any_settings):
+    settings = any_settings
     engine = await Engine.open(settings)
     (doc,) = await engine.store.list_documents()
     assert await engine.remove(doc.id, removed_by="admin") is not None
@@ -180,7 +187,7 @@ async def test_failed_add_leaves_nothing_behind(store):
         "Broken", None, "Some text. More text.",
         (Passage(0, 1, None, 0, 10, "Some text."), Passage(1, 2, None, 11, 21, None)),  # NOT NULL text
     )
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(store.integrity_errors):  # sqlite3.IntegrityError, asyncpg's on PostgreSQL
         await store.add_document(bad, added_by="t")
     assert await store.count_documents() == 0
     assert await store.all_passages() == []
@@ -318,14 +325,11 @@ async def test_server_settings_and_feedback(store):
     assert await store.feedback() == [(100, 7, "why?", 0)]
 
 
-async def test_sql_in_a_document_is_stored_as_text(tmp_path):
-    from bot.engine.service import Engine
-    from bot.settings import Settings
-
-    engine = await Engine.open(Settings(db=tmp_path / "sql.db"))
+async def test_sql_in_a_document_is_stored_as_text(any_settings):
+    engine = await Engine.open(any_settings)
     try:
-        title = "Robert'); DROP TABLE documents;--"
-        record = await engine.add_text("x'); DELETE FROM passages; --\n\nThe ferry leaves at noon.", title=title, added_by="t")
+        title = "Robert'); DROP TABLE documents;-- ?"  # and a ? that is not a placeholder
+        record = await engine.add_text("x'); DELETE FROM passages; -- ?\n\nThe ferry leaves at noon.", title=title, added_by="t")
         assert (await engine.store.get_document(record.id)).title == title
         assert len(await engine.documents(None)) == 2 and await engine.store.integrity_check() == "ok"
         assert "noon" in (await engine.ask("When does the ferry leave?")).answer

@@ -334,3 +334,40 @@ def test_cli_damaged_file_is_one_line_and_adds_nothing(cli, tmp_path):
     assert missing.returncode == 1 and missing.stderr.startswith("talksbot: cannot read nowhere.jsonl")
     negative = cli("b.db", "export", "x.jsonl", "--guild", "-3")
     assert negative.returncode == 2 and "server id" in negative.stderr
+
+
+# -- between SQLite and PostgreSQL --------------------------------------------------------------
+
+
+def talksbot(db: Path | str, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TALKSBOT_")}
+    return subprocess.run(
+        [str(SCRIPT), "--db", str(db), *args], capture_output=True, text=True, timeout=120, env=env, check=False
+    )
+
+
+@pytest.mark.parametrize("direction", ["sqlite to postgresql", "postgresql to sqlite"])
+def test_a_server_moves_between_sqlite_and_postgresql(tmp_path, postgres_url, direction):
+    sqlite_db = tmp_path / "bot.db"
+    source, target = (sqlite_db, postgres_url) if direction.startswith("sqlite") else (postgres_url, sqlite_db)
+    for text, date in ((FERRY, "2024-03-01"), (BRIDGE, "2024-03-02")):
+        (tmp_path / "doc.txt").write_text(text, "utf-8")
+        added = talksbot(source, "add", str(tmp_path / "doc.txt"), "--guild", "5", "--date", date)
+        assert added.returncode == 0 and added.stdout.startswith("added #"), added.stderr
+    (tmp_path / "doc.txt").write_text(MARKET, "utf-8")
+    assert talksbot(source, "add", str(tmp_path / "doc.txt"), "--guild", "6").returncode == 0
+
+    exported = talksbot(source, "export", str(tmp_path / "five.jsonl"), "--guild", "5")
+    assert exported.stdout.strip() == f"exported 2 documents of server 5 to {tmp_path / 'five.jsonl'}", exported.stderr
+    imported = talksbot(target, "import", str(tmp_path / "five.jsonl"))
+    assert imported.stdout.strip() == "imported 2 documents; 0 already there, skipped", imported.stderr
+    again = talksbot(target, "import", str(tmp_path / "five.jsonl"))
+    assert again.stdout.strip() == "imported 0 documents; 2 already there, skipped"
+
+    answer = json.loads(talksbot(target, "ask", "Why was the ferry suspended?", "--guild", "5", "--json").stdout)
+    assert answer["answer"] == "The ferry service to Lamma Island was suspended because of the typhoon. [1]"
+    assert answer["sources"][0]["title"] == "Harbor Report" and answer["sources"][0]["date"] == "2024-03-01"
+    listed = talksbot(target, "docs", "--json")
+    titles = {(d["title"], d.get("guild_id")) for d in json.loads(listed.stdout)}
+    assert ("Harbor Report", 5) in titles and ("Bridge Closure", 5) in titles
+    assert not any(title == "Market Notes" for title, _ in titles)  # server 6 was not exported

@@ -22,7 +22,7 @@ from bot.engine.index import Hit, PassageIndex, indexed_text
 from bot.engine.ingest import ExtractedText, extract_text
 from bot.engine.query import Query
 from bot.settings import Settings
-from bot.store import BUNDLED, DocumentRecord, DuplicateDocument, PassageRecord, Store
+from bot.store import BUNDLED, DocumentRecord, DuplicateDocument, PassageRecord, Store, open_store
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ class Engine:
 
     @classmethod
     async def open(cls, settings: Settings, *, seed: bool = True) -> Engine:
-        store = await Store.open(settings.db, busy_timeout_s=settings.busy_timeout_s)
+        store = await open_store(settings.db, busy_timeout_s=settings.busy_timeout_s)
         engine = cls(store, settings)
         try:
             if seed:
