@@ -55,6 +55,7 @@ class TalksBot(commands.Bot):
     async def setup_hook(self) -> None:
         if self._engine is None:
             self._engine = await Engine.open(self.settings)
+        await self._engine.follow_changes()  # other processes' adds and removes, within 2 s
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self.sync_commands(force=False)

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(default=500, ge=20, le=4000)
     max_upload_bytes: int = Field(default=5_000_000, ge=1_000, le=100_000_000)
     busy_timeout_s: float = Field(default=5.0, ge=0, le=120)
+    # How often a process checks the store for other processes' adds and removes (SQLite; on
+    # PostgreSQL NOTIFY wakes it at once and this is the fallback).
+    change_poll_s: float = Field(default=0.5, ge=0.05, le=60)
 
     # Discord: per-user question cooldown (rate questions per `per` seconds).
     question_rate: int = Field(default=4, ge=1, le=100)

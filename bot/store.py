@@ -88,44 +88,58 @@ MIGRATIONS: tuple[Migration, ...] = (
     # SQLite cannot add AUTOINCREMENT to a table, so both tables are rebuilt with their ids. The
     # old ones are renamed first and dropped child first: dropping a parent table that a child
     # still references would run its ON DELETE CASCADE into the copied passages.
+    # PostgreSQL's identity columns (migration 1 there) never hand out an id twice already.
+    {
+        "sqlite": (
+            "ALTER TABLE passages RENAME TO passages_v2",
+            "ALTER TABLE documents RENAME TO documents_v2",
+            """CREATE TABLE documents (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                guild_id INTEGER NOT NULL DEFAULT 0,
+                title TEXT NOT NULL,
+                date TEXT,
+                url TEXT,
+                added_by TEXT NOT NULL,
+                added_at TEXT NOT NULL,
+                content_hash TEXT NOT NULL,
+                body TEXT NOT NULL
+            )""",
+            """CREATE TABLE passages (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+                ordinal INTEGER NOT NULL,
+                paragraph INTEGER NOT NULL,
+                section TEXT,
+                start INTEGER NOT NULL,
+                "end" INTEGER NOT NULL,
+                text TEXT NOT NULL
+            )""",
+            "INSERT INTO documents SELECT id, guild_id, title, date, url, added_by, added_at, content_hash, body"
+            " FROM documents_v2",
+            'INSERT INTO passages SELECT id, doc_id, ordinal, paragraph, section, start, "end", text FROM passages_v2',
+            "DROP TABLE passages_v2",
+            "DROP TABLE documents_v2",
+            "CREATE UNIQUE INDEX documents_guild_hash ON documents(guild_id, content_hash)",
+            "CREATE INDEX passages_doc ON passages(doc_id, ordinal)",
+            "CREATE INDEX passages_doc_paragraph ON passages(doc_id, paragraph)",
+            # Ids removed before this migration are known from the audit log: never hand them out again.
+            """UPDATE sqlite_sequence SET seq = MAX(seq, (SELECT COALESCE(MAX(doc_id), 0) FROM audit_log))
+                WHERE name = 'documents'""",
+            """INSERT INTO sqlite_sequence (name, seq) SELECT 'documents', MAX(doc_id) FROM audit_log
+                WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'documents')
+                HAVING MAX(doc_id) IS NOT NULL""",
+        ),
+        "postgresql": ("CREATE INDEX passages_doc_paragraph ON passages(doc_id, paragraph)",),
+    },
+    # 4: every add and remove in commit order, so every process can re-index what others changed
+    # (Engine.follow_changes); written in the same transaction as the change itself.
     (
-        "ALTER TABLE passages RENAME TO passages_v2",
-        "ALTER TABLE documents RENAME TO documents_v2",
-        """CREATE TABLE documents (
+        """CREATE TABLE changes (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
-            guild_id INTEGER NOT NULL DEFAULT 0,
-            title TEXT NOT NULL,
-            date TEXT,
-            url TEXT,
-            added_by TEXT NOT NULL,
-            added_at TEXT NOT NULL,
-            content_hash TEXT NOT NULL,
-            body TEXT NOT NULL
+            doc_id INTEGER NOT NULL,
+            guild_id INTEGER NOT NULL,
+            action TEXT NOT NULL
         )""",
-        """CREATE TABLE passages (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
-            ordinal INTEGER NOT NULL,
-            paragraph INTEGER NOT NULL,
-            section TEXT,
-            start INTEGER NOT NULL,
-            "end" INTEGER NOT NULL,
-            text TEXT NOT NULL
-        )""",
-        "INSERT INTO documents SELECT id, guild_id, title, date, url, added_by, added_at, content_hash, body"
-        " FROM documents_v2",
-        'INSERT INTO passages SELECT id, doc_id, ordinal, paragraph, section, start, "end", text FROM passages_v2',
-        "DROP TABLE passages_v2",
-        "DROP TABLE documents_v2",
-        "CREATE UNIQUE INDEX documents_guild_hash ON documents(guild_id, content_hash)",
-        "CREATE INDEX passages_doc ON passages(doc_id, ordinal)",
-        "CREATE INDEX passages_doc_paragraph ON passages(doc_id, paragraph)",
-        # Ids removed before this migration are known from the audit log: never hand them out again.
-        """UPDATE sqlite_sequence SET seq = MAX(seq, (SELECT COALESCE(MAX(doc_id), 0) FROM audit_log))
-            WHERE name = 'documents'""",
-        """INSERT INTO sqlite_sequence (name, seq) SELECT 'documents', MAX(doc_id) FROM audit_log
-            WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'documents')
-            HAVING MAX(doc_id) IS NOT NULL""",
     ),
 )
 
@@ -193,6 +207,16 @@ class NewDocument:
     added_by: str
     added_at: str
     url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One add or remove of a document, as ``changes_since`` reports it."""
+
+    id: int  # increasing in commit order
+    doc_id: int
+    guild_id: int
+    action: str  # "add" or "remove"
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,6 +389,7 @@ class Store:
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (item.guild_id, doc.title, doc.date, item.url, item.added_by, item.added_at, doc.content_hash, doc.body),
         )
+        await self._record_change(doc_id, item.guild_id, "add")
         await self._run_many(
             'INSERT INTO passages (doc_id, ordinal, paragraph, section, start, "end", text)'
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -389,6 +414,7 @@ class Store:
         async with self._transaction():
             await self._run("DELETE FROM passages WHERE doc_id = ?", (doc_id,))
             await self._run("DELETE FROM documents WHERE id = ?", (doc_id,))
+            await self._record_change(doc_id, record.guild_id, "remove")
             if record.guild_id != BUNDLED:
                 await self._audit(record.guild_id, removed_by, "remove", doc_id, record.title, _now())
         return record
@@ -439,6 +465,33 @@ class Store:
             "INSERT INTO audit_log (guild_id, user_id, action, doc_id, title, at) VALUES (?, ?, ?, ?, ?, ?)",
             (guild_id, user, action, doc_id, title, at),
         )
+
+    # -- changes: how processes learn of each other's adds and removes ---------------------
+
+    async def _record_change(self, doc_id: int, guild_id: int, action: str) -> None:
+        """Part of the add's or remove's transaction: the change is seen exactly when it commits."""
+        await self._run("INSERT INTO changes (doc_id, guild_id, action) VALUES (?, ?, ?)", (doc_id, guild_id, action))
+
+    async def last_change(self) -> int:
+        """The id of the latest change (0 for none): a cheap lookup of the primary key's end."""
+        return (await self._one("SELECT COALESCE(MAX(id), 0) FROM changes"))[0]
+
+    async def changes_since(self, change_id: int) -> list[Change]:
+        rows = await self._all(
+            "SELECT id, doc_id, guild_id, action FROM changes WHERE id > ? ORDER BY id", (change_id,)
+        )
+        return [Change(*row) for row in rows]
+
+    async def start_listening(self) -> None:
+        """Nothing to do for SQLite (see ``wait_for_change``)."""
+
+    async def wait_for_change(self, timeout_s: float) -> None:
+        """Return when a change may have been committed, at the latest after ``timeout_s``.
+
+        SQLite cannot tell another process's commit, so the follower simply polls
+        ``last_change`` this often; PostgreSQL wakes it with NOTIFY (bot/store_pg.py).
+        """
+        await asyncio.sleep(timeout_s)
 
     async def find_by_hash(self, content_hash: str, guild_id: int) -> DocumentRecord | None:
         row = await self._one(

@@ -14,7 +14,9 @@ query method is inherited from the SQLite ``Store``; only the connection layer d
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
+import logging
 import re
 import urllib.parse
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -24,6 +26,9 @@ import asyncpg
 
 from bot.store import MIGRATIONS, Store, StoreError, migration_statements
 
+log = logging.getLogger(__name__)
+
+CHANGES_CHANNEL = "talksbot_changes"  # NOTIFY'd by every add and remove, on commit
 MIGRATION_LOCK = 7_221_024  # pg_advisory_xact_lock key: one migrating process at a time
 _INSERT_INTO = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)", re.IGNORECASE)
 
@@ -83,6 +88,8 @@ class PostgresStore(Store):
         )
         self._id_tables: set[str] = set()
         self._sql_cache: dict[str, str] = {}
+        self._listener: asyncpg.Connection | None = None  # LISTENs for changes (wait_for_change)
+        self._changed = asyncio.Event()
 
     @classmethod
     async def open(cls, url: str, *, busy_timeout_s: float = 5.0) -> PostgresStore:  # type: ignore[override]
@@ -107,7 +114,38 @@ class PostgresStore(Store):
         return store
 
     async def close(self) -> None:
+        if self._listener is not None:
+            await self._listener.close()
+            self._listener = None
         await self._pool.close()
+
+    # -- changes ------------------------------------------------------------------------------
+
+    async def _record_change(self, doc_id: int, guild_id: int, action: str) -> None:
+        await super()._record_change(doc_id, guild_id, action)
+        # Sent inside the transaction, so PostgreSQL delivers it when (and only if) it commits.
+        await self._run("SELECT pg_notify(?, '')", (CHANGES_CHANNEL,))
+
+    async def start_listening(self) -> None:
+        """LISTEN on its own connection (not the pool's); call before reading ``last_change``."""
+        if self._listener is not None and not self._listener.is_closed():
+            return
+        try:
+            self._listener = await asyncpg.connect(self.url)
+            await self._listener.add_listener(CHANGES_CHANNEL, lambda *_: self._changed.set())
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("cannot LISTEN for changes (%s); polling instead", exc)
+            self._listener = None
+
+    async def wait_for_change(self, timeout_s: float) -> None:
+        """Return as soon as a change is NOTIFY'd, at the latest after ``timeout_s`` (the fallback
+        poll, should the listening connection have dropped: it is opened again here)."""
+        await self.start_listening()
+        try:
+            await asyncio.wait_for(self._changed.wait(), timeout_s)
+        except TimeoutError:
+            pass
+        self._changed.clear()  # before the caller reads the changes: a later NOTIFY sets it again
 
     # -- the connection layer ----------------------------------------------------------------
 

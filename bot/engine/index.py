@@ -114,6 +114,13 @@ class PassageIndex:
             b=self.b,
         )
 
+    def documents_present(self, doc_ids: Sequence[int]) -> set[int]:
+        """Which of ``doc_ids`` have passages in this index."""
+        if not len(doc_ids) or not len(self):
+            return set()
+        wanted = np.array(doc_ids, np.int64)
+        return set(wanted[np.isin(wanted, self.doc_ids)].tolist())
+
     # -- searching -----------------------------------------------------------------------
 
     def term_ids_of(self, terms: Sequence[str]) -> list[int]:

@@ -7,6 +7,7 @@ index builds) runs in worker threads; the index is swapped in whole when it is r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.resources
 import logging
 import time
@@ -121,11 +122,8 @@ class Engine:
         self.settings = settings
         self.index = PassageIndex.empty(k1=settings.k1, b=settings.b)
         self._index_lock = asyncio.Lock()  # one index change at a time, each on the latest index
-        # Committed changes not yet in the index. Each caller queues its own, and whoever holds
-        # the lock applies everything queued, so a failed or cancelled update is retried by the
-        # next one and the index follows exactly what was committed.
-        self._unindexed_added: list[int] = []
-        self._unindexed_removed: list[int] = []
+        self._change_seen = 0  # the store's last change the index includes
+        self._follower: asyncio.Task | None = None
 
     @classmethod
     async def open(cls, settings: Settings, *, seed: bool = True) -> Engine:
@@ -141,6 +139,11 @@ class Engine:
         return engine
 
     async def close(self) -> None:
+        if self._follower is not None:
+            self._follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._follower
+            self._follower = None
         await self.store.close()
 
     # -- documents -----------------------------------------------------------------------
@@ -164,12 +167,51 @@ class Engine:
     async def rebuild(self) -> None:
         """Rebuild the index from the store (at start: the store is the truth)."""
         async with self._index_lock:
+            # Read first: a change committed while the passages are read is then applied again
+            # by catch_up, which is harmless (applying a change twice does nothing the second time).
+            self._change_seen = await self.store.last_change()
             passages = await self.store.all_passages()
             self.index = await asyncio.to_thread(PassageIndex.build, passages, k1=self.settings.k1, b=self.settings.b)
 
     async def read_upload(self, data: bytes, filename: str) -> ExtractedText:
         """An uploaded file's text (text, Markdown, HTML, PDF), read off the event loop."""
         return await asyncio.to_thread(extract_text, data, filename, max_bytes=self.settings.max_upload_bytes)
+
+    # -- every process sees every change ------------------------------------------------------
+
+    async def follow_changes(self) -> None:
+        """Keep the index up to date with every process's adds and removes, in the background.
+
+        The store says when something may have changed (PostgreSQL: NOTIFY at once; SQLite: a
+        poll of the changes table every TALKSBOT_CHANGE_POLL_S), and ``catch_up`` re-indexes
+        only the documents that changed.
+        """
+        if self._follower is not None:
+            return
+        await self.store.start_listening()
+        await self.catch_up()  # what changed between the index build and LISTEN
+        self._follower = asyncio.create_task(self._follow(), name="talksbot-follow-changes")
+
+    async def _follow(self) -> None:
+        while True:
+            await self.store.wait_for_change(self.settings.change_poll_s)
+            try:
+                await self.catch_up()
+            except Exception:  # a store hiccup must not stop the follower: log it, try again next time
+                log.exception("could not apply the store's changes; retrying")
+
+    async def catch_up(self) -> int:
+        """Apply the changes committed since the index last looked; how many there were."""
+        async with self._index_lock:
+            changes = await self.store.changes_since(self._change_seen)
+            if not changes:
+                return 0
+            latest = {change.doc_id: change for change in changes}  # a document's last change wins
+            added = [doc_id for doc_id, change in latest.items() if change.action == "add"]
+            removed = [doc_id for doc_id, change in latest.items() if change.action == "remove"]
+            await self._apply(added, removed)
+            self._change_seen = changes[-1].id
+            return len(changes)
 
     async def add_file(
         self,
@@ -252,24 +294,22 @@ class Engine:
 
         Questions asked meanwhile use the old index; the lock applies each change to the latest.
         """
-        self._unindexed_added.extend(added)
-        self._unindexed_removed.extend(removed)
         async with self._index_lock:
-            added, self._unindexed_added = self._unindexed_added, []
-            removed, self._unindexed_removed = self._unindexed_removed, []
-            if not added and not removed:
-                return  # an earlier holder of the lock applied ours
-            try:
-                passages = [p for doc_id in added for p in await self.store.document_passages(doc_id)]
-                # Added ids are dropped first too, so applying a change twice (after a rebuild
-                # that already read it) cannot index a passage twice.
-                self.index = await asyncio.to_thread(
-                    self.index.with_changes, added=passages, removed_docs=[*removed, *added]
-                )
-            except BaseException:
-                self._unindexed_added[:0] = added
-                self._unindexed_removed[:0] = removed
-                raise
+            await self._apply(added, removed)
+
+    async def _apply(self, added: Sequence[int], removed: Sequence[int]) -> None:
+        """Index ``added`` and drop ``removed`` (the caller holds the index lock).
+
+        Idempotent: a document already indexed is not added again and one not indexed is not
+        removed, so this process's own change, seen again in the changes table, costs nothing.
+        """
+        present = await asyncio.to_thread(self.index.documents_present, [*added, *removed])
+        added = [doc_id for doc_id in added if doc_id not in present]
+        removed = [doc_id for doc_id in removed if doc_id in present]
+        if not added and not removed:
+            return
+        passages = [p for doc_id in added for p in await self.store.document_passages(doc_id)]
+        self.index = await asyncio.to_thread(self.index.with_changes, added=passages, removed_docs=removed)
 
     async def documents(self, guild_id: int | None, *, everything: bool = False) -> list[DocumentRecord]:
         """Documents a server sees (bundled + its own; bundled only in DMs), or all of them."""
