@@ -35,8 +35,9 @@ def intents() -> discord.Intents:
 
 
 class TalksBot(commands.Bot):
-    def __init__(self, settings: Settings, *, engine: Engine | None = None) -> None:
+    def __init__(self, settings: Settings, *, engine: Engine | None = None, **sharding) -> None:
         super().__init__(
+            **sharding,
             command_prefix=commands.when_mentioned,  # no text commands: questions are messages
             intents=intents(),
             tree_cls=TalksTree,
@@ -58,7 +59,8 @@ class TalksBot(commands.Bot):
         await self._engine.follow_changes()  # other processes' adds and removes, within 2 s
         for extension in EXTENSIONS:
             await self.load_extension(extension)
-        await self.sync_commands(force=False)
+        if self.settings.syncs_commands:  # global commands: the process holding shard 0 syncs them
+            await self.sync_commands(force=False)
 
     async def sync_commands(self, *, force: bool, guild: discord.abc.Snowflake | None = None) -> bool:
         """Sync the slash commands when they changed since the last sync (or when forced).
@@ -84,9 +86,20 @@ class TalksBot(commands.Bot):
             self._engine = None
 
 
+class ShardedTalksBot(TalksBot, commands.AutoShardedBot):
+    """TalksBot on several shards in one process (TALKSBOT_SHARD_COUNT, TALKSBOT_SHARD_IDS)."""
+
+
 def create_bot(settings: Settings | None = None) -> TalksBot:
-    """The bot, not logged in. Without settings it reads them from the environment."""
-    return TalksBot(settings or Settings())
+    """The bot, not logged in. Without settings it reads them from the environment.
+
+    With TALKSBOT_SHARD_COUNT it is an AutoShardedBot on this process's shards (all of them
+    without TALKSBOT_SHARD_IDS); its engine indexes only those shards' servers' documents.
+    """
+    settings = settings or Settings()
+    if settings.shards is None:
+        return TalksBot(settings)
+    return ShardedTalksBot(settings, shard_count=settings.shard_count, shard_ids=list(settings.shards))
 
 
 def _token(settings: Settings) -> str | None:

@@ -8,12 +8,23 @@ from __future__ import annotations
 from pathlib import Path
 
 import platformdirs
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 def default_db_path() -> Path:
     return Path(platformdirs.user_data_dir("talksbot", appauthor=False)) / "talksbot.db"
+
+
+def parse_shard_ids(text: str) -> tuple[int, ...]:
+    """ "0-3" -> (0, 1, 2, 3); "0,2,5" -> (0, 2, 5); ranges and ids may be mixed. ValueError if bad."""
+    ids: set[int] = set()
+    for part in text.replace(" ", "").split(","):
+        low, dash, high = part.partition("-")
+        if not low.isdigit() or (dash and not high.isdigit()):
+            raise ValueError(f"shard ids look like 0-3 or 0,2,5, not {text!r}")
+        ids.update(range(int(low), int(high) + 1) if dash else [int(low)])
+    return tuple(sorted(ids))
 
 
 class Settings(BaseSettings):
@@ -43,6 +54,35 @@ class Settings(BaseSettings):
     question_rate: int = Field(default=4, ge=1, le=100)
     question_per_s: float = Field(default=30.0, gt=0, le=3600)
     uploads_per_hour: int = Field(default=20, ge=1, le=1000)
+
+    # Shard clusters: this process runs these shards of that many (Discord's sharding), and
+    # indexes only the bundled documents and those of servers on its shards.
+    shard_count: int | None = Field(default=None, ge=1, le=100_000)
+    shard_ids: str | None = Field(default=None, description='this process\'s shards, e.g. "0-3" or "0,2,5"')
+
+    @model_validator(mode="after")
+    def _check_shards(self) -> Settings:
+        if self.shard_ids is not None:
+            if self.shard_count is None:
+                raise ValueError("TALKSBOT_SHARD_IDS needs TALKSBOT_SHARD_COUNT")
+            ids = parse_shard_ids(self.shard_ids)
+            if not ids or max(ids) >= self.shard_count:
+                raise ValueError(f"TALKSBOT_SHARD_IDS must be shards 0 to {self.shard_count - 1}, like 0-3 or 0,2")
+        return self
+
+    @property
+    def shards(self) -> tuple[int, ...] | None:
+        """This process's shards; None: not sharded (one process serves every server)."""
+        if self.shard_count is None:
+            return None
+        if self.shard_ids is None:
+            return tuple(range(self.shard_count))
+        return parse_shard_ids(self.shard_ids)
+
+    @property
+    def syncs_commands(self) -> bool:
+        """Slash commands are global: only the process holding shard 0 syncs them."""
+        return self.shards is None or 0 in self.shards
 
     @field_validator("db", mode="before")
     @classmethod

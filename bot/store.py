@@ -536,10 +536,16 @@ class Store:
 
     # -- passages ------------------------------------------------------------------------
 
-    async def all_passages(self) -> list[PassageRecord]:
-        rows = await self._all(
-            f"SELECT {_PASSAGE_COLUMNS} FROM passages p JOIN documents d ON d.id = p.doc_id ORDER BY p.id"
-        )
+    async def all_passages(self, *, shard_count: int | None = None, shard_ids: Sequence[int] = ()) -> list[PassageRecord]:
+        """Every passage; with ``shard_count``, only the bundled ones and those of servers on
+        ``shard_ids`` (Discord's rule: a server is on shard ``(guild_id >> 22) % shard_count``)."""
+        sql = f"SELECT {_PASSAGE_COLUMNS} FROM passages p JOIN documents d ON d.id = p.doc_id"
+        params: list[int] = []
+        if shard_count is not None:
+            marks = ", ".join("?" * len(shard_ids)) or "NULL"
+            sql += f" WHERE d.guild_id = ? OR ((d.guild_id >> 22) % ?) IN ({marks})"
+            params = [BUNDLED, shard_count, *shard_ids]
+        rows = await self._all(sql + " ORDER BY p.id", params)
         return [PassageRecord(*row) for row in rows]
 
     async def document_passages(self, doc_id: int) -> list[PassageRecord]:

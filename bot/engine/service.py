@@ -170,7 +170,11 @@ class Engine:
             # Read first: a change committed while the passages are read is then applied again
             # by catch_up, which is harmless (applying a change twice does nothing the second time).
             self._change_seen = await self.store.last_change()
-            passages = await self.store.all_passages()
+            shards = self.settings.shards
+            if shards is None:
+                passages = await self.store.all_passages()
+            else:
+                passages = await self.store.all_passages(shard_count=self.settings.shard_count, shard_ids=shards)
             self.index = await asyncio.to_thread(PassageIndex.build, passages, k1=self.settings.k1, b=self.settings.b)
 
     async def read_upload(self, data: bytes, filename: str) -> ExtractedText:
@@ -308,8 +312,14 @@ class Engine:
         removed = [doc_id for doc_id in removed if doc_id in present]
         if not added and not removed:
             return
-        passages = [p for doc_id in added for p in await self.store.document_passages(doc_id)]
+        passages = [p for doc_id in added for p in await self.store.document_passages(doc_id) if self.serves(p.guild_id)]
         self.index = await asyncio.to_thread(self.index.with_changes, added=passages, removed_docs=removed)
+
+    def serves(self, guild_id: int) -> bool:
+        """Whether this process indexes the documents of ``guild_id``: the bundled ones always;
+        a server's when it is on one of this process's shards (all of them when not sharded)."""
+        shards = self.settings.shards
+        return guild_id == BUNDLED or shards is None or (guild_id >> 22) % self.settings.shard_count in shards
 
     async def documents(self, guild_id: int | None, *, everything: bool = False) -> list[DocumentRecord]:
         """Documents a server sees (bundled + its own; bundled only in DMs), or all of them."""
