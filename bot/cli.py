@@ -324,6 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = command("bench", help="measure speed and memory on a generated corpus")
     bench.add_argument("--passages", type=_positive_int, default=100_000)
     bench.add_argument("--queries", type=_positive_int, default=100)
+    bench.add_argument("--no-peers", action="store_true", help="skip rank_bm25 and bm25s (slow at a million passages)")
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(handler=cmd_bench)
 

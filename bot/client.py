@@ -11,7 +11,7 @@ import json
 import logging
 
 import discord
-from discord.ext import commands
+from discord.ext import commands, tasks
 
 from bot.embeds import NO_PINGS
 from bot.engine.service import Engine
@@ -56,11 +56,19 @@ class TalksBot(commands.Bot):
     async def setup_hook(self) -> None:
         if self._engine is None:
             self._engine = await Engine.open(self.settings)
-        await self._engine.follow_changes()  # other processes' adds and removes, within 2 s
+        # Other processes' adds and removes, within 2 s: NOTIFY (PostgreSQL) and this poll.
+        await self._engine.follow_changes(poll=False)
+        self.follow_store.change_interval(seconds=self.settings.change_poll_s)
+        self.follow_store.start()
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         if self.settings.syncs_commands:  # global commands: the process holding shard 0 syncs them
             await self.sync_commands(force=False)
+
+    @tasks.loop(seconds=0.5)
+    async def follow_store(self) -> None:
+        """Poll the store's changes table (a discord.ext.tasks loop: it stops with the bot)."""
+        await self.engine.catch_up_logged()
 
     async def sync_commands(self, *, force: bool, guild: discord.abc.Snowflake | None = None) -> bool:
         """Sync the slash commands when they changed since the last sync (or when forced).
@@ -80,6 +88,7 @@ class TalksBot(commands.Bot):
         return True
 
     async def close(self) -> None:
+        self.follow_store.cancel()
         await super().close()
         if self._engine is not None:
             await self._engine.close()

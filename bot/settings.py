@@ -5,6 +5,7 @@ Tests build ``Settings(...)`` directly; the CLI and ``create_bot()`` read the en
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import platformdirs
@@ -55,6 +56,10 @@ class Settings(BaseSettings):
     question_per_s: float = Field(default=30.0, gt=0, le=3600)
     uploads_per_hour: int = Field(default=20, ge=1, le=1000)
 
+    # Where the index snapshot is kept (a start loads it instead of analyzing every passage);
+    # default: next to a SQLite file, in the user cache directory for PostgreSQL.
+    index_snapshot: Path | None = None
+
     # Shard clusters: this process runs these shards of that many (Discord's sharding), and
     # indexes only the bundled documents and those of servers on its shards.
     shard_count: int | None = Field(default=None, ge=1, le=100_000)
@@ -78,6 +83,18 @@ class Settings(BaseSettings):
         if self.shard_ids is None:
             return tuple(range(self.shard_count))
         return parse_shard_ids(self.shard_ids)
+
+    def snapshot_path(self) -> Path | None:
+        """The index snapshot's file for this store and these shards (None: an in-memory store)."""
+        if self.index_snapshot is not None:
+            return self.index_snapshot
+        suffix = "" if self.shards is None else f".shards-{self.shard_count}-{'_'.join(map(str, self.shards))}"
+        if isinstance(self.db, str):  # PostgreSQL: one cache file per URL
+            digest = hashlib.sha256(self.db.encode()).hexdigest()[:16]
+            return Path(platformdirs.user_cache_dir("talksbot", appauthor=False)) / f"postgresql-{digest}{suffix}.index"
+        if str(self.db) == ":memory:":
+            return None
+        return self.db.with_name(f"{self.db.name}{suffix}.index")
 
     @property
     def syncs_commands(self) -> bool:

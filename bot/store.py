@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -482,16 +483,9 @@ class Store:
         )
         return [Change(*row) for row in rows]
 
-    async def start_listening(self) -> None:
-        """Nothing to do for SQLite (see ``wait_for_change``)."""
-
-    async def wait_for_change(self, timeout_s: float) -> None:
-        """Return when a change may have been committed, at the latest after ``timeout_s``.
-
-        SQLite cannot tell another process's commit, so the follower simply polls
-        ``last_change`` this often; PostgreSQL wakes it with NOTIFY (bot/store_pg.py).
-        """
-        await asyncio.sleep(timeout_s)
+    async def listen(self, on_change: Callable[[], None]) -> None:
+        """Call ``on_change`` when another process commits a change. SQLite cannot tell, so this
+        does nothing and the engine polls ``changes_since``; PostgreSQL uses LISTEN/NOTIFY."""
 
     async def find_by_hash(self, content_hash: str, guild_id: int) -> DocumentRecord | None:
         row = await self._one(
@@ -536,17 +530,32 @@ class Store:
 
     # -- passages ------------------------------------------------------------------------
 
-    async def all_passages(self, *, shard_count: int | None = None, shard_ids: Sequence[int] = ()) -> list[PassageRecord]:
-        """Every passage; with ``shard_count``, only the bundled ones and those of servers on
-        ``shard_ids`` (Discord's rule: a server is on shard ``(guild_id >> 22) % shard_count``)."""
+    def _passages_sql(self, shard_count: int | None, shard_ids: Sequence[int]) -> tuple[str, list[int]]:
         sql = f"SELECT {_PASSAGE_COLUMNS} FROM passages p JOIN documents d ON d.id = p.doc_id"
         params: list[int] = []
         if shard_count is not None:
             marks = ", ".join("?" * len(shard_ids)) or "NULL"
             sql += f" WHERE d.guild_id = ? OR ((d.guild_id >> 22) % ?) IN ({marks})"
             params = [BUNDLED, shard_count, *shard_ids]
-        rows = await self._all(sql + " ORDER BY p.id", params)
-        return [PassageRecord(*row) for row in rows]
+        return sql + " ORDER BY p.id", params
+
+    async def all_passages(self, *, shard_count: int | None = None, shard_ids: Sequence[int] = ()) -> list[PassageRecord]:
+        """Every passage; with ``shard_count``, only the bundled ones and those of servers on
+        ``shard_ids`` (Discord's rule: a server is on shard ``(guild_id >> 22) % shard_count``)."""
+        return [PassageRecord(*row) for row in await self._all(*self._passages_sql(shard_count, shard_ids))]
+
+    async def iter_passages(
+        self, *, batch: int = 2000, shard_count: int | None = None, shard_ids: Sequence[int] = ()
+    ) -> AsyncIterator[list[PassageRecord]]:
+        """``all_passages`` in lists of ``batch``, from one snapshot: an index build holds one batch."""
+        rows: list[PassageRecord] = []
+        async for row in self._stream(*self._passages_sql(shard_count, shard_ids), batch=batch):
+            rows.append(PassageRecord(*row))
+            if len(rows) == batch:
+                yield rows
+                rows = []
+        if rows:
+            yield rows
 
     async def document_passages(self, doc_id: int) -> list[PassageRecord]:
         rows = await self._all(
@@ -625,6 +634,16 @@ class Store:
 
     async def feedback(self) -> list[tuple[int, int, str, int]]:
         return await self._all("SELECT message_id, user_id, question, helpful FROM feedback ORDER BY at")
+
+    async def store_id(self) -> str:
+        """A random id given to the store once: an index snapshot names the store it belongs to."""
+        existing = await self.get_value("store_id")
+        if existing is not None:
+            return existing
+        await self._write(  # two processes may get here at once: the first one's id stays
+            "INSERT INTO kv (key, value) VALUES ('store_id', ?) ON CONFLICT(key) DO NOTHING", (uuid.uuid4().hex,)
+        )
+        return await self.get_value("store_id")
 
     async def get_value(self, key: str) -> str | None:
         row = await self._one("SELECT value FROM kv WHERE key = ?", (key,))

@@ -14,12 +14,11 @@ query method is inherited from the SQLite ``Store``; only the connection layer d
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import logging
 import re
 import urllib.parse
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 
 import asyncpg
@@ -88,8 +87,7 @@ class PostgresStore(Store):
         )
         self._id_tables: set[str] = set()
         self._sql_cache: dict[str, str] = {}
-        self._listener: asyncpg.Connection | None = None  # LISTENs for changes (wait_for_change)
-        self._changed = asyncio.Event()
+        self._listener: asyncpg.Connection | None = None  # LISTENs for changes (listen)
 
     @classmethod
     async def open(cls, url: str, *, busy_timeout_s: float = 5.0) -> PostgresStore:  # type: ignore[override]
@@ -126,26 +124,18 @@ class PostgresStore(Store):
         # Sent inside the transaction, so PostgreSQL delivers it when (and only if) it commits.
         await self._run("SELECT pg_notify(?, '')", (CHANGES_CHANNEL,))
 
-    async def start_listening(self) -> None:
-        """LISTEN on its own connection (not the pool's); call before reading ``last_change``."""
-        if self._listener is not None and not self._listener.is_closed():
-            return
+    async def listen(self, on_change: Callable[[], None]) -> None:
+        """LISTEN on a connection of its own (not the pool's): ``on_change`` runs on each NOTIFY.
+
+        Should that connection drop, the engine's poll of the changes table still finds every
+        change, only up to TALKSBOT_CHANGE_POLL_S later.
+        """
         try:
             self._listener = await asyncpg.connect(self.url)
-            await self._listener.add_listener(CHANGES_CHANNEL, lambda *_: self._changed.set())
+            await self._listener.add_listener(CHANGES_CHANNEL, lambda *_: on_change())
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            log.warning("cannot LISTEN for changes (%s); polling instead", exc)
+            log.warning("cannot LISTEN for changes (%s); polling only", exc)
             self._listener = None
-
-    async def wait_for_change(self, timeout_s: float) -> None:
-        """Return as soon as a change is NOTIFY'd, at the latest after ``timeout_s`` (the fallback
-        poll, should the listening connection have dropped: it is opened again here)."""
-        await self.start_listening()
-        try:
-            await asyncio.wait_for(self._changed.wait(), timeout_s)
-        except TimeoutError:
-            pass
-        self._changed.clear()  # before the caller reads the changes: a later NOTIFY sets it again
 
     # -- the connection layer ----------------------------------------------------------------
 

@@ -39,7 +39,7 @@ def pragma(path, name):
 
 async def test_migrations_set_user_version(tmp_path):
     store = await Store.open(tmp_path / "s.db")
-    assert await store.schema_version() == len(MIGRATIONS) == 3
+    assert await store.schema_version() == len(MIGRATIONS) == 4
     await store.close()
     assert pragma(tmp_path / "s.db", "user_version") == len(MIGRATIONS)
 
@@ -297,7 +297,7 @@ async def test_migration_3_keeps_ids_and_stops_reuse_of_ids_removed_before_it(tm
 
     store = await Store.open(path)
     try:
-        assert await store.schema_version() == 3
+        assert await store.schema_version() == len(MIGRATIONS)
         [doc] = await store.list_documents()
         assert (doc.id, doc.title, doc.passages) == (5, "Kept", 1)
         assert [p.id for p in await store.document_passages(5)] == [40]

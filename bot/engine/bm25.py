@@ -89,6 +89,21 @@ class BM25Core:
         np.cumsum(df, out=ptr[1:])
         self.postings = Postings(ptr, pair_passage, tf_part)
 
+    @classmethod
+    def from_arrays(
+        cls, *, doc_len: np.ndarray, idf: np.ndarray, postings: Postings, k1: float, b: float, epsilon: float = 0.25
+    ) -> BM25Core:
+        """A core from the arrays a previous one computed (an index snapshot), without recomputing."""
+        core = cls.__new__(cls)
+        core.k1, core.b, core.epsilon = k1, b, epsilon
+        core.corpus_size = len(doc_len)
+        core.vocabulary_size = len(idf)
+        core.doc_len = doc_len
+        core.avgdl = int(doc_len.sum()) / core.corpus_size if core.corpus_size else 0.0
+        core.idf = idf
+        core.postings = postings
+        return core
+
     def term_postings(self, term: int) -> tuple[np.ndarray, np.ndarray]:
         """(passages, tf parts) of one term."""
         lo, hi = self.postings.ptr[term], self.postings.ptr[term + 1]

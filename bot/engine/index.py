@@ -51,13 +51,15 @@ class PassageIndex:
         *,
         k1: float,
         b: float,
+        core: BM25Core | None = None,
     ) -> None:
         self.tokens, self.offsets = tokens, offsets
         self.vocabulary = vocabulary
         self.term_ids = {term: i for i, term in enumerate(vocabulary)}
         self.passage_ids, self.doc_ids, self.guild_ids = passage_ids, doc_ids, guild_ids
         self.k1, self.b = k1, b
-        self.core = BM25Core(tokens, offsets, len(vocabulary), k1=k1, b=b)
+        # A core loaded from a snapshot skips recomputing the postings (the slow part of a build).
+        self.core = core if core is not None else BM25Core(tokens, offsets, len(vocabulary), k1=k1, b=b)
         self.ranking_idf = _floored_idf(self.core.idf)
 
     def __len__(self) -> int:
@@ -67,7 +69,9 @@ class PassageIndex:
 
     @classmethod
     def build(cls, passages: Iterable[PassageRecord], *, k1: float, b: float) -> PassageIndex:
-        return cls.empty(k1=k1, b=b).with_changes(added=passages)
+        builder = IndexBuilder()
+        builder.add(passages)
+        return builder.finish(k1=k1, b=b)
 
     @classmethod
     def empty(cls, *, k1: float, b: float) -> PassageIndex:
@@ -78,41 +82,9 @@ class PassageIndex:
         self, *, added: Iterable[PassageRecord] = (), removed_docs: Iterable[int] = ()
     ) -> PassageIndex:
         """A new index without the passages of ``removed_docs`` and with ``added`` appended."""
-        keep = ~np.isin(self.doc_ids, np.fromiter(removed_docs, np.int64))
-        lengths = np.diff(self.offsets)[keep]
-        tokens = self.tokens[np.repeat(keep, np.diff(self.offsets))]
-        vocabulary = list(self.vocabulary)
-        term_ids = dict(self.term_ids)
-        # An array.array, not a list: turning a list of millions of ints into numpy is one C call
-        # that holds the GIL for ~100 ms and stalls the event loop; this buffer is shared as is.
-        new_tokens = array.array("i")
-        new_lengths, new_pids, new_docs, new_guilds = [], [], [], []
-        for passage in added:
-            terms = analyzer.analyze(indexed_text(passage))
-            for term in terms:
-                if term not in term_ids:
-                    term_ids[term] = len(vocabulary)
-                    vocabulary.append(term)
-            new_tokens.extend([term_ids[term] for term in terms])
-            new_lengths.append(len(terms))
-            new_pids.append(passage.id)
-            new_docs.append(passage.doc_id)
-            new_guilds.append(passage.guild_id)
-        tokens = np.concatenate([tokens, np.frombuffer(new_tokens, dtype=np.int32)])
-        lengths = np.concatenate([lengths, np.array(new_lengths, np.int64)])
-        offsets = np.zeros(len(lengths) + 1, np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        tokens, vocabulary = _renumber_by_first_occurrence(tokens, vocabulary)
-        return PassageIndex(
-            tokens,
-            offsets,
-            vocabulary,
-            np.concatenate([self.passage_ids[keep], np.array(new_pids, np.int64)]),
-            np.concatenate([self.doc_ids[keep], np.array(new_docs, np.int64)]),
-            np.concatenate([self.guild_ids[keep], np.array(new_guilds, np.int64)]),
-            k1=self.k1,
-            b=self.b,
-        )
+        builder = IndexBuilder(self.vocabulary)
+        builder.add(added)
+        return builder.finish(self, removed_docs=removed_docs)
 
     def documents_present(self, doc_ids: Sequence[int]) -> set[int]:
         """Which of ``doc_ids`` have passages in this index."""
@@ -171,6 +143,62 @@ class PassageIndex:
         _, first = np.unique(self.doc_ids[order], return_index=True)
         best_rows = order[np.sort(first)][:k]
         return [(int(self.doc_ids[row]), float(scores[row])) for row in best_rows]
+
+
+class IndexBuilder:
+    """Analyzes passages into arrays a batch at a time, so a build never holds every passage's
+    text: the engine streams the store's passages through ``add`` and then calls ``finish``."""
+
+    def __init__(self, vocabulary: Sequence[str] = ()) -> None:
+        self.vocabulary = list(vocabulary)
+        self.term_ids = {term: i for i, term in enumerate(self.vocabulary)}
+        # array.array, not lists: turning a list of millions of ints into numpy is one C call
+        # that holds the GIL for ~100 ms and stalls the event loop; these buffers are shared as is.
+        self.tokens = array.array("i")
+        self.lengths = array.array("q")
+        self.passage_ids = array.array("q")
+        self.doc_ids = array.array("q")
+        self.guild_ids = array.array("q")
+
+    def add(self, passages: Iterable[PassageRecord]) -> None:
+        term_ids, vocabulary = self.term_ids, self.vocabulary
+        for passage in passages:
+            terms = analyzer.analyze(indexed_text(passage))
+            for term in terms:
+                if term not in term_ids:
+                    term_ids[term] = len(vocabulary)
+                    vocabulary.append(term)
+            self.tokens.extend([term_ids[term] for term in terms])
+            self.lengths.append(len(terms))
+            self.passage_ids.append(passage.id)
+            self.doc_ids.append(passage.doc_id)
+            self.guild_ids.append(passage.guild_id)
+
+    def finish(self, base: PassageIndex | None = None, *, removed_docs: Iterable[int] = (), k1: float = 1.5, b: float = 0.75) -> PassageIndex:
+        """The index: ``base`` (if any) without ``removed_docs``, then the passages added here."""
+        base = base if base is not None else PassageIndex.empty(k1=k1, b=b)
+        keep = ~np.isin(base.doc_ids, np.fromiter(removed_docs, np.int64))
+        tokens = base.tokens[np.repeat(keep, np.diff(base.offsets))]
+        lengths = np.diff(base.offsets)[keep]
+        tokens = np.concatenate([tokens, np.frombuffer(self.tokens, dtype=np.int32)])
+        lengths = np.concatenate([lengths, np.frombuffer(self.lengths, dtype=np.int64)])
+        offsets = np.zeros(len(lengths) + 1, np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        tokens, vocabulary = _renumber_by_first_occurrence(tokens, self.vocabulary)
+
+        def joined(old: np.ndarray, new: array.array) -> np.ndarray:
+            return np.concatenate([old[keep], np.frombuffer(new, dtype=np.int64)])
+
+        return PassageIndex(
+            tokens,
+            offsets,
+            vocabulary,
+            joined(base.passage_ids, self.passage_ids),
+            joined(base.doc_ids, self.doc_ids),
+            joined(base.guild_ids, self.guild_ids),
+            k1=base.k1,
+            b=base.b,
+        )
 
 
 def _floored_idf(idf: np.ndarray) -> np.ndarray:

@@ -15,15 +15,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from bot.engine import analyzer
+from bot.engine import analyzer, snapshot
 from bot.engine.answer import Candidate, ScoredSentence, best_sentences, context_of, shorten, snippet
 from bot.engine.decide import decide
 from bot.engine.documents import DocumentError, parse_text, split_sentences
-from bot.engine.index import Hit, PassageIndex, indexed_text
+from bot.engine.index import Hit, IndexBuilder, PassageIndex, indexed_text
 from bot.engine.ingest import ExtractedText, extract_text
 from bot.engine.query import Query
 from bot.settings import Settings
-from bot.store import BUNDLED, DocumentRecord, DuplicateDocument, PassageRecord, Store, open_store
+from bot.store import BUNDLED, DocumentRecord, DuplicateDocument, PassageRecord, Store, StoreError, open_store
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,10 @@ class Engine:
         self.index = PassageIndex.empty(k1=settings.k1, b=settings.b)
         self._index_lock = asyncio.Lock()  # one index change at a time, each on the latest index
         self._change_seen = 0  # the store's last change the index includes
+        self._snapshot_change: int | None = None  # the change the saved snapshot includes
         self._follower: asyncio.Task | None = None
+        self._notified: asyncio.Task | None = None
+        self._following = False
 
     @classmethod
     async def open(cls, settings: Settings, *, seed: bool = True) -> Engine:
@@ -132,18 +135,21 @@ class Engine:
         try:
             if seed:
                 await engine.seed_bundled()
-            await engine.rebuild()
+            await engine.load_index()
         except BaseException:
             await store.close()
             raise
         return engine
 
     async def close(self) -> None:
-        if self._follower is not None:
-            self._follower.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._follower
-            self._follower = None
+        with contextlib.suppress(StoreError):  # a store gone away leaves the older snapshot
+            await self.save_snapshot()
+        for task in (self._follower, self._notified):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._follower = self._notified = None
         await self.store.close()
 
     # -- documents -----------------------------------------------------------------------
@@ -164,18 +170,74 @@ class Engine:
             await self.store.set_value(key, path.name)
         return added
 
-    async def rebuild(self) -> None:
-        """Rebuild the index from the store (at start: the store is the truth)."""
+    async def rebuild(self, *, save: bool = True) -> None:
+        """Rebuild the index from the store (the store is the truth) and save its snapshot."""
         async with self._index_lock:
-            # Read first: a change committed while the passages are read is then applied again
-            # by catch_up, which is harmless (applying a change twice does nothing the second time).
-            self._change_seen = await self.store.last_change()
-            shards = self.settings.shards
-            if shards is None:
-                passages = await self.store.all_passages()
+            await self._rebuild()
+            self._snapshot_change = None  # what is saved is no longer this index
+        if save:
+            await self.save_snapshot()
+
+    async def _rebuild(self) -> None:
+        # Read first: a change committed while the passages are read is then applied again by
+        # catch_up, which is harmless (applying a change twice does nothing the second time).
+        self._change_seen = await self.store.last_change()
+        shards = self.settings.shards
+        builder = IndexBuilder()
+        # Streamed: the build holds one batch of passage texts at a time, never all of them.
+        async for batch in self.store.iter_passages(shard_count=self.settings.shard_count, shard_ids=shards or ()):
+            await asyncio.to_thread(builder.add, batch)
+        self.index = await asyncio.to_thread(builder.finish, k1=self.settings.k1, b=self.settings.b)
+
+    # -- the index snapshot -------------------------------------------------------------------
+
+    async def _snapshot_tag(self) -> dict:
+        return {
+            "store": await self.store.store_id(),
+            "code": snapshot.code_version(),
+            "k1": self.settings.k1,
+            "b": self.settings.b,
+            "shards": None if self.settings.shards is None else [self.settings.shard_count, *self.settings.shards],
+        }
+
+    async def load_index(self) -> None:
+        """At start: the saved snapshot brought up to date from the store's changes, else a rebuild.
+
+        Never trusted blindly: a snapshot of another store, code version or setting, a damaged
+        one, or one from a later state than the store's (a store restored from a backup) is
+        rebuilt from the store instead.
+        """
+        path = self.settings.snapshot_path()
+        async with self._index_lock:
+            loaded = None
+            if path is not None:
+                loaded = await asyncio.to_thread(snapshot.load, path, await self._snapshot_tag(), k1=self.settings.k1, b=self.settings.b)
+            if loaded is not None and loaded[1] > await self.store.last_change():
+                log.warning("index snapshot %s is ahead of its store: rebuilding", path)
+                loaded = None
+            if loaded is not None:
+                self.index, self._change_seen = loaded
+                self._snapshot_change = self._change_seen
             else:
-                passages = await self.store.all_passages(shard_count=self.settings.shard_count, shard_ids=shards)
-            self.index = await asyncio.to_thread(PassageIndex.build, passages, k1=self.settings.k1, b=self.settings.b)
+                await self._rebuild()
+        await self.catch_up()  # what changed since the snapshot was saved
+        await self.save_snapshot()
+
+    async def save_snapshot(self) -> None:
+        """Save the index if it changed since it was last saved or loaded (in a worker thread)."""
+        path = self.settings.snapshot_path()
+        if path is None:
+            return
+        async with self._index_lock:
+            if self._snapshot_change == self._change_seen:
+                return
+            index, change = self.index, self._change_seen
+            tag = await self._snapshot_tag()
+        try:
+            await asyncio.to_thread(snapshot.save, index, path, tag, change)
+            self._snapshot_change = change
+        except OSError as exc:  # a read-only or full disk costs the next start a rebuild, nothing else
+            log.warning("could not save the index snapshot %s: %s", path, exc)
 
     async def read_upload(self, data: bytes, filename: str) -> ExtractedText:
         """An uploaded file's text (text, Markdown, HTML, PDF), read off the event loop."""
@@ -183,26 +245,37 @@ class Engine:
 
     # -- every process sees every change ------------------------------------------------------
 
-    async def follow_changes(self) -> None:
+    async def follow_changes(self, *, poll: bool = True) -> None:
         """Keep the index up to date with every process's adds and removes, in the background.
 
-        The store says when something may have changed (PostgreSQL: NOTIFY at once; SQLite: a
-        poll of the changes table every TALKSBOT_CHANGE_POLL_S), and ``catch_up`` re-indexes
-        only the documents that changed.
+        PostgreSQL NOTIFYs each change on commit and the store calls back at once; otherwise
+        (SQLite, or a lost notification) a poll of the changes table every TALKSBOT_CHANGE_POLL_S
+        finds it. ``catch_up`` re-indexes only the documents that changed. ``poll=False`` leaves
+        the polling to the caller (the bot runs it as a discord.ext.tasks loop).
         """
-        if self._follower is not None:
+        if self._following:
             return
-        await self.store.start_listening()
+        self._following = True
+        await self.store.listen(self._changed)
         await self.catch_up()  # what changed between the index build and LISTEN
-        self._follower = asyncio.create_task(self._follow(), name="talksbot-follow-changes")
+        if poll:
+            self._follower = asyncio.create_task(self._poll(), name="talksbot-poll-changes")
 
-    async def _follow(self) -> None:
+    def _changed(self) -> None:
+        """A change was committed (NOTIFY): catch up now, unless a catch-up is already running."""
+        if self._notified is None or self._notified.done():
+            self._notified = asyncio.create_task(self.catch_up_logged(), name="talksbot-catch-up")
+
+    async def _poll(self) -> None:
         while True:
-            await self.store.wait_for_change(self.settings.change_poll_s)
-            try:
-                await self.catch_up()
-            except Exception:  # a store hiccup must not stop the follower: log it, try again next time
-                log.exception("could not apply the store's changes; retrying")
+            await asyncio.sleep(self.settings.change_poll_s)
+            await self.catch_up_logged()
+
+    async def catch_up_logged(self) -> None:
+        try:
+            await self.catch_up()
+        except Exception:  # a store hiccup must not stop following: log it, try again next time
+            log.exception("could not apply the store's changes; retrying")
 
     async def catch_up(self) -> int:
         """Apply the changes committed since the index last looked; how many there were."""
@@ -294,12 +367,10 @@ class Engine:
         return record
 
     async def _update_index(self, *, added: Sequence[int] = (), removed: Sequence[int] = ()) -> None:
-        """Index added documents / drop removed ones in a worker thread, then swap the index in.
-
-        Questions asked meanwhile use the old index; the lock applies each change to the latest.
-        """
-        async with self._index_lock:
-            await self._apply(added, removed)
+        """Make this process's own adds and removes searchable now: they are in the store's
+        changes, so catching up applies them (and whatever other processes changed meanwhile).
+        Questions asked meanwhile use the old index."""
+        await self.catch_up()
 
     async def _apply(self, added: Sequence[int], removed: Sequence[int]) -> None:
         """Index ``added`` and drop ``removed`` (the caller holds the index lock).
