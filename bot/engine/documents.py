@@ -116,9 +116,7 @@ def validate_title(value: str) -> str:
 
 
 _CLOSING_PUNCTUATION = ".!?:;,\"'\u201d\u2019)"
-_ENDS_SENTENCE = re.compile(r"[.!?\u2026][\"'\u201d\u2019)\]]*$")
 _LIST_ITEM = re.compile(r"^(?:[-*+\u2022\u25aa\u25e6]|\d{1,3}[.)])\s")
-_HYPHENATED = re.compile(r"[^\W\d_]-$")  # a letter then a hyphen at a line's end: "negoti-"
 # Hard-wrapped text has lines of about the same width; below this many characters the lines are
 # a list or a note (each line its own paragraph), above the other a file of one paragraph a line.
 MIN_WRAP_CHARS = 30
@@ -136,6 +134,22 @@ def _is_heading(block: str, *, lowercase: bool = True) -> bool:
     return len(block.split()) <= HEADING_MAX_WORDS and block[-1] not in _CLOSING_PUNCTUATION
 
 
+def _ends_sentence(line: str) -> bool:
+    return line.rstrip("\"'\u201d\u2019)]")[-1:] in (".", "!", "?", "\u2026")
+
+
+def _hyphenated(line: str) -> bool:
+    """A letter then a hyphen at the line's end: "negoti-"."""
+    return len(line) >= 2 and line[-1] == "-" and line[-2].isalpha()
+
+
+def _indent(raw: str) -> int:
+    if not raw[:1].isspace():
+        return 0
+    expanded = raw.expandtabs(4)
+    return len(expanded) - len(expanded.lstrip())
+
+
 def _wrap_width(lines: list[str]) -> int:
     """The width text was wrapped at: most lines of a wrapped paragraph come close to it."""
     lengths = sorted(len(line) for line in lines if line)
@@ -150,11 +164,11 @@ def _continues(prev: str, prev_indent: int, line: str, indent: int, width: int) 
         return False
     if indent > prev_indent and not line[0].islower():
         return False  # a first-line indent starts a paragraph
-    if _HYPHENATED.search(prev) and line[0].isalpha():
+    if _hyphenated(prev) and line[0].isalpha():
         return True
     if not MIN_WRAP_CHARS <= width:
         return False  # short lines: a list or a note, each line its own
-    if line[0].islower() and not _ENDS_SENTENCE.search(prev):
+    if line[0].islower() and not _ends_sentence(prev):
         return True  # a sentence going on
     # The next line's first word did not fit on this one: the line was wrapped, not ended.
     # 0.8: in PDFs (proportional fonts) a full line's character count varies.
@@ -169,7 +183,7 @@ def reflow(text: str) -> str:
     short line followed by one that would have fitted on it ends a paragraph. Runs of spaces
     become one. Nothing else changes: every word stays.
     """
-    lines = [(len(raw.expandtabs(4)) - len(raw.expandtabs(4).lstrip()), " ".join(raw.split())) for raw in text.split("\n")]
+    lines = [(_indent(raw), " ".join(raw.split())) for raw in text.split("\n")]
     width = _wrap_width([line for _, line in lines])
     paragraphs: list[str] = []
     current: list[str] = []
@@ -179,7 +193,7 @@ def reflow(text: str) -> str:
             prev = ""
             continue
         if prev and current and _continues(prev, prev_indent, line, indent, width):
-            if _HYPHENATED.search(prev) and line[0].isalpha():
+            if _hyphenated(prev) and line[0].isalpha():
                 if line[0].islower():  # "negoti-" "ations": one word; "Indo-" "Pacific" keeps its hyphen
                     current[-1] = current[-1][:-1]
                 current.append(line)
@@ -246,7 +260,10 @@ def split_passages(body: str, *, section: str | None = None) -> tuple[Passage, .
         block = body[start:end]
         followed_by_paragraph = i + 1 < len(blocks) and not headingish[i + 1]
         if headings_allowed and headingish[i] and followed_by_paragraph:
-            section = _MARKDOWN_HEADING.sub("", block).strip() or section
+            heading = _MARKDOWN_HEADING.sub("", block).strip()
+            if section and not passages:  # the given lead still heads nothing: keep both
+                heading = f"{section} \u2013 {heading}" if heading else section
+            section = heading or section
             continue
         paragraph += 1
         for w_start, w_end in _windows(block, start):

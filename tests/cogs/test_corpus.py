@@ -259,3 +259,20 @@ async def test_corpus_role_gives_a_working_path(simcord_env, server):
     menu_added = await editor.submit_modal(shown, {title["custom_id"]: "Pool News"})
     assert menu_added.response.content.startswith("Added `#3` **Pool News**")
     simcord_env.errors  # noqa: B018  (the @everyone refusal went through the tree's handler)
+
+
+async def test_markdown_upload_is_quoted_without_markup(simcord_env, server):
+    garden = (
+        b"# Community Garden Rules\n\n"
+        b"Each plot costs **$25 per season**, paid to the [garden treasurer](https://garden.example/pay).\n\n"
+        b"## Tools\n\n- Shared *hoes* are kept in the shed\n- Return them by dusk\n"
+    )
+    added = await server.admin.slash(server.channel, "corpus add", file=("garden.md", garden))
+    assert added.response.content.startswith("Added `#2` **Community Garden Rules** (3 passages).")
+    assert added.response.content.endswith("It starts: Each plot costs $25 per season, paid to the garden treasurer.")
+    result = await server.member.slash(server.channel, "ask", question="How much does a plot cost?")
+    embed = result.response.embeds[0]
+    # What a member reads: the sentence, with only the bot's own bold on the question's words.
+    shown = embed.description.replace("**", "")
+    assert shown == "Each plot costs $25 per season, paid to the garden treasurer. [1]"
+    assert "garden.example" not in str(embed.to_dict())

@@ -378,3 +378,10 @@ def test_split_passages_on_sentence_like_text(body):
     assert paragraphs == sorted(paragraphs)
     for p in passages:
         assert body[p.start : p.end] == p.text
+
+
+def test_a_replaced_first_line_still_heads_the_text_when_a_heading_follows():
+    doc = parse_text("Harbor Notes\n\nWeekly Checks\n\nThe pier is inspected on Mondays.", title="Port Report")
+    assert [(p.section, p.text) for p in doc.passages] == [
+        ("Harbor Notes – Weekly Checks", "The pier is inspected on Mondays.")
+    ]
