@@ -18,6 +18,7 @@ from bot.engine.service import Engine
 from bot.settings import Settings
 from bot.store import StoreError
 from bot.tree import TalksTree
+from bot.views import DYNAMIC_ITEMS
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,8 @@ class TalksBot(commands.Bot):
         self.follow_store.start()
         for extension in EXTENSIONS:
             await self.load_extension(extension)
+        # The answers' buttons, found by their custom_id: they work on answers posted before a restart.
+        self.add_dynamic_items(*DYNAMIC_ITEMS)
         if self.settings.syncs_commands:  # global commands: the process holding shard 0 syncs them
             await self.sync_commands(force=False)
 

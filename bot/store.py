@@ -142,6 +142,29 @@ MIGRATIONS: tuple[Migration, ...] = (
             action TEXT NOT NULL
         )""",
     ),
+    # 5: answers the bot posted, so their buttons work after a restart and days later (the
+    # button's custom_id carries the answer's id), follow-ups find the conversation (parent_id,
+    # doc_id) and an edited or deleted question finds its answer (question_message_id);
+    # and a server's choice to show the bundled article or not. Answer ids are never reused
+    # (AUTOINCREMENT): an old button never finds a newer answer.
+    (
+        """CREATE TABLE answers (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            guild_id INTEGER NOT NULL,
+            channel_id INTEGER NOT NULL,
+            asker_id INTEGER NOT NULL,
+            question_message_id INTEGER,
+            message_id INTEGER,
+            parent_id INTEGER REFERENCES answers(id) ON DELETE SET NULL,
+            question TEXT NOT NULL,
+            doc_id INTEGER,
+            payload TEXT NOT NULL,
+            asked_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX answers_message ON answers(message_id)",
+        "CREATE INDEX answers_question_message ON answers(question_message_id)",
+        "ALTER TABLE guild_settings ADD COLUMN bundled INTEGER NOT NULL DEFAULT 1",
+    ),
 )
 
 
@@ -234,6 +257,27 @@ class PassageRecord:
     title: str
     date: str | None
     url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerRecord:
+    """An answer as posted: ``payload`` is the engine's answer as JSON (what the buttons show)."""
+
+    id: int
+    guild_id: int  # 0 in DMs
+    channel_id: int
+    asker_id: int
+    question_message_id: int | None  # the member's message; None for /ask
+    message_id: int | None  # the bot's message, once sent
+    parent_id: int | None  # the earlier answer this one followed up
+    question: str
+    doc_id: int | None  # the answering document; None when it did not answer
+    payload: str
+    asked_at: str
+
+
+_ANSWER_COLUMNS = """id, guild_id, channel_id, asker_id, question_message_id, message_id, parent_id,
+    question, doc_id, payload, asked_at"""
 
 
 def _now() -> str:
@@ -644,6 +688,79 @@ class Store:
             "INSERT INTO kv (key, value) VALUES ('store_id', ?) ON CONFLICT(key) DO NOTHING", (uuid.uuid4().hex,)
         )
         return await self.get_value("store_id")
+
+    async def vote_of(self, message_id: int, user_id: int) -> bool | None:
+        """The member's current vote on an answer: True helpful, False not, None no vote."""
+        row = await self._one("SELECT helpful FROM feedback WHERE message_id = ? AND user_id = ?", (message_id, user_id))
+        return bool(row[0]) if row else None
+
+    async def bundled_shown(self, guild_id: int) -> bool:
+        """Whether the server sees the bundled article (on unless an admin turned it off)."""
+        row = await self._one("SELECT bundled FROM guild_settings WHERE guild_id = ?", (guild_id,))
+        return bool(row[0]) if row else True
+
+    async def set_bundled_shown(self, guild_id: int, shown: bool) -> None:
+        await self._write(
+            "INSERT INTO guild_settings (guild_id, bundled) VALUES (?, ?)"
+            " ON CONFLICT(guild_id) DO UPDATE SET bundled = excluded.bundled",
+            (guild_id, int(shown)),
+        )
+
+    async def guilds_without_bundled(self) -> set[int]:
+        rows = await self._all("SELECT guild_id FROM guild_settings WHERE bundled = 0")
+        return {row[0] for row in rows}
+
+    # -- posted answers ------------------------------------------------------------------
+
+    async def add_answer(
+        self,
+        *,
+        guild_id: int,
+        channel_id: int,
+        asker_id: int,
+        question: str,
+        payload: str,
+        doc_id: int | None,
+        question_message_id: int | None = None,
+        parent_id: int | None = None,
+    ) -> int:
+        async with self._transaction():  # the writer lock, on SQLite and PostgreSQL alike
+            answer_id = await self._run(
+                "INSERT INTO answers (guild_id, channel_id, asker_id, question_message_id, parent_id, question,"
+                " doc_id, payload, asked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (guild_id, channel_id, asker_id, question_message_id, parent_id, question, doc_id, payload, _now()),
+            )
+        assert answer_id is not None
+        return answer_id
+
+    async def set_answer_message(self, answer_id: int, message_id: int) -> None:
+        await self._write("UPDATE answers SET message_id = ? WHERE id = ?", (message_id, answer_id))
+
+    async def update_answer(self, answer_id: int, *, question: str, payload: str, doc_id: int | None) -> None:
+        """The answer to an edited question, in place (same id: the posted buttons stay valid)."""
+        await self._write(
+            "UPDATE answers SET question = ?, payload = ?, doc_id = ? WHERE id = ?", (question, payload, doc_id, answer_id)
+        )
+
+    async def delete_answer(self, answer_id: int) -> None:
+        await self._write("DELETE FROM answers WHERE id = ?", (answer_id,))
+
+    async def get_answer(self, answer_id: int) -> AnswerRecord | None:
+        row = await self._one(f"SELECT {_ANSWER_COLUMNS} FROM answers WHERE id = ?", (answer_id,))
+        return AnswerRecord(*row) if row else None
+
+    async def answer_posted_as(self, message_id: int) -> AnswerRecord | None:
+        """The answer the bot posted as message ``message_id``."""
+        row = await self._one(f"SELECT {_ANSWER_COLUMNS} FROM answers WHERE message_id = ?", (message_id,))
+        return AnswerRecord(*row) if row else None
+
+    async def answer_to(self, question_message_id: int) -> AnswerRecord | None:
+        """The answer to the member's message ``question_message_id``."""
+        row = await self._one(
+            f"SELECT {_ANSWER_COLUMNS} FROM answers WHERE question_message_id = ? ORDER BY id DESC LIMIT 1",
+            (question_message_id,),
+        )
+        return AnswerRecord(*row) if row else None
 
     async def get_value(self, key: str) -> str | None:
         row = await self._one("SELECT value FROM kv WHERE key = ?", (key,))

@@ -1,20 +1,322 @@
-"""Buttons under the bot's messages: answer pages, full passage, votes, document list pages."""
+"""Buttons under the bot's messages: answer pages, full passage, votes, document list pages.
+
+The buttons of an answer are ``discord.ui.DynamicItem``s: their custom_id carries the id of the
+answer as kept in the store (question, sources, page), and the classes are registered when the
+bot starts, so a click works after a restart and days later, with nothing held in memory.
+Each button answers the member who clicked, privately; the public answer never changes.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
+import re
+from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.embeds import NO_PINGS, answer_embed, documents_embed, passage_embed
-from bot.engine.service import Answer, Engine
-from bot.store import DocumentRecord
+from bot.embeds import NO_PINGS, answer_embed, clip, documents_embed, passage_embed
+from bot.engine.service import Answer, Source
+from bot.store import BUNDLED, AnswerRecord, DocumentRecord, StoreError
+
+if TYPE_CHECKING:
+    from bot.client import TalksBot
 
 log = logging.getLogger(__name__)
 
 VIEW_TIMEOUT_S = 15 * 60
 SOURCES_PER_PAGE = 3
 DOCUMENTS_PER_PAGE = 10
+SELECT_OPTIONS_LIMIT = 25  # Discord's limit for a select menu
+OPTION_LABEL_LIMIT = 100
+
+GONE = "That answer is no longer available; ask the question again."
+REMOVED = "That document has been removed."
+BUSY = "The document store is busy; please try again in a moment."
+
+
+# -- the answer as stored --------------------------------------------------------------------
+
+
+def answer_payload(answer: Answer) -> str:
+    """The answer as JSON for the store: everything the buttons show later."""
+    return json.dumps(dataclasses.asdict(answer), ensure_ascii=False)
+
+
+def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """Only the fields ``cls`` has: a payload written by another version still loads."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {key: value for key, value in data.items() if key in names}
+
+
+def answer_from_payload(payload: str) -> Answer:
+    data = json.loads(payload)
+    for key in ("sources", "closest"):
+        data[key] = [Source(**_known(Source, s)) for s in data.get(key, [])]
+    return Answer(**_known(Answer, data))
+
+
+def answer_doc_id(answer: Answer) -> int | None:
+    """The answering document (source [1]), None for an abstention."""
+    return answer.sources[0].doc_id if answer.answer is not None and answer.sources else None
+
+
+def pages_of(answer: Answer) -> int:
+    return max(1, -(-len(answer.sources) // SOURCES_PER_PAGE))
+
+
+# -- shared by the buttons -------------------------------------------------------------------
+
+
+async def _say(interaction: discord.Interaction, text: str) -> None:
+    await interaction.response.send_message(clip(text, 2000), ephemeral=True, allowed_mentions=NO_PINGS)
+
+
+async def _load(interaction: discord.Interaction, answer_id: int) -> tuple[AnswerRecord, Answer] | None:
+    """The posted answer a button belongs to, or None after telling the clicker why not.
+
+    A button only acts in the server (or DM) where its answer was posted.
+    """
+    bot: TalksBot = interaction.client  # type: ignore[assignment]
+    record = await bot.engine.store.get_answer(answer_id)
+    if record is None or record.guild_id != (interaction.guild_id or BUNDLED):
+        await _say(interaction, GONE)
+        return None
+    return record, answer_from_payload(record.payload)
+
+
+class _AnswerItem:
+    """Store errors become a short private reply instead of "This interaction failed"."""
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        try:
+            await self.act(interaction)
+        except StoreError:
+            if not interaction.response.is_done():
+                await _say(interaction, BUSY)
+
+    async def act(self, interaction: discord.Interaction) -> None:
+        raise NotImplementedError
+
+
+# -- "More sources": the clicker's own pages ----------------------------------------------------
+
+
+def sources_page(answer_id: int, answer: Answer, page: int) -> tuple[str, discord.Embed, discord.ui.View]:
+    """Page ``page`` (0-based) of an answer's sources, with Previous/Next that stop at the ends."""
+    pages = pages_of(answer)
+    page = max(0, min(page, pages - 1))
+    view = discord.ui.View(timeout=None)
+    view.add_item(SourcePage(answer_id, page - 1, "prev", disabled=page == 0))
+    view.add_item(SourcePage(answer_id, page + 1, "next", disabled=page >= pages - 1))
+    content = f"Sources, page {page + 1} of {pages}"
+    return content, answer_embed(answer, page=page, per_page=SOURCES_PER_PAGE), view
+
+
+class MoreSources(_AnswerItem, discord.ui.DynamicItem[discord.ui.Button], template=r"talks:more:(?P<answer>[0-9]{1,19})"):
+    def __init__(self, answer_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(label="More sources", style=discord.ButtonStyle.secondary, custom_id=f"talks:more:{answer_id}")
+        )
+        self.answer_id = answer_id
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item, match: re.Match[str], /):
+        return cls(int(match["answer"]))
+
+    async def act(self, interaction: discord.Interaction) -> None:
+        loaded = await _load(interaction, self.answer_id)
+        if loaded is None:
+            return
+        content, embed, view = sources_page(self.answer_id, loaded[1], 1)
+        await interaction.response.send_message(
+            content, embed=embed, view=view, ephemeral=True, allowed_mentions=NO_PINGS
+        )
+
+
+class SourcePage(
+    _AnswerItem,
+    discord.ui.DynamicItem[discord.ui.Button],
+    template=r"talks:page:(?P<answer>[0-9]{1,19}):(?P<page>-?[0-9]{1,4}):(?P<direction>prev|next)",
+):
+    def __init__(self, answer_id: int, page: int, direction: str, *, disabled: bool = False) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Previous" if direction == "prev" else "Next",
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"talks:page:{answer_id}:{page}:{direction}",
+                disabled=disabled,
+            )
+        )
+        self.answer_id = answer_id
+        self.page = page
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item, match: re.Match[str], /):
+        return cls(int(match["answer"]), int(match["page"]), match["direction"])
+
+    async def act(self, interaction: discord.Interaction) -> None:
+        loaded = await _load(interaction, self.answer_id)
+        if loaded is None:
+            return
+        content, embed, view = sources_page(self.answer_id, loaded[1], self.page)
+        await interaction.response.edit_message(content=content, embed=embed, view=view, allowed_mentions=NO_PINGS)
+
+
+# -- "Full passage": a choice of the answer's sources --------------------------------------------
+
+
+def _option_label(source: Source) -> str:
+    return clip(f"[{source.n}] {source.title} - para {source.paragraph}", OPTION_LABEL_LIMIT)
+
+
+def passage_choice_view(answer_id: int, answer: Answer, chosen: int | None = None) -> discord.ui.View:
+    options = [
+        discord.SelectOption(label=_option_label(s), value=str(s.n), default=s.n == chosen)
+        for s in answer.sources[:SELECT_OPTIONS_LIMIT]
+    ]
+    view = discord.ui.View(timeout=None)
+    view.add_item(PassageChoice(answer_id, options))
+    return view
+
+
+async def _passage_embed_for(interaction: discord.Interaction, source: Source) -> discord.Embed | None:
+    """The whole passage of ``source``, None if its document was removed (or is not seen here)."""
+    bot: TalksBot = interaction.client  # type: ignore[assignment]
+    # Only a passage this server still sees, of the document the answer cited.
+    passage = await bot.engine.passage_by_id(source.passage_id, interaction.guild_id)
+    if passage is None or passage.doc_id != source.doc_id:
+        return None
+    return passage_embed(passage.title, passage.date, passage.paragraph, passage.section, passage.text, passage.url)
+
+
+class FullPassage(_AnswerItem, discord.ui.DynamicItem[discord.ui.Button], template=r"talks:full:(?P<answer>[0-9]{1,19})"):
+    def __init__(self, answer_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(label="Full passage", style=discord.ButtonStyle.secondary, custom_id=f"talks:full:{answer_id}")
+        )
+        self.answer_id = answer_id
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item, match: re.Match[str], /):
+        return cls(int(match["answer"]))
+
+    async def act(self, interaction: discord.Interaction) -> None:
+        loaded = await _load(interaction, self.answer_id)
+        if loaded is None:
+            return
+        answer = loaded[1]
+        if len(answer.sources) == 1:  # nothing to choose from
+            embed = await _passage_embed_for(interaction, answer.sources[0])
+            if embed is None:
+                await _say(interaction, REMOVED)
+                return
+            await interaction.response.send_message(embed=embed, ephemeral=True, allowed_mentions=NO_PINGS)
+            return
+        await interaction.response.send_message(
+            "Which source do you want to read in full?",
+            view=passage_choice_view(self.answer_id, answer),
+            ephemeral=True,
+            allowed_mentions=NO_PINGS,
+        )
+
+
+class PassageChoice(
+    _AnswerItem, discord.ui.DynamicItem[discord.ui.Select], template=r"talks:passage:(?P<answer>[0-9]{1,19})"
+):
+    def __init__(self, answer_id: int, options: list[discord.SelectOption] | None = None) -> None:
+        # Dispatched again from its custom_id, it needs no options: the chosen value comes with the click.
+        super().__init__(
+            discord.ui.Select(
+                custom_id=f"talks:passage:{answer_id}", placeholder="Choose a source", options=options or []
+            )
+        )
+        self.answer_id = answer_id
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item, match: re.Match[str], /):
+        return cls(int(match["answer"]))
+
+    async def act(self, interaction: discord.Interaction) -> None:
+        loaded = await _load(interaction, self.answer_id)
+        if loaded is None:
+            return
+        answer = loaded[1]
+        chosen = int(self.item.values[0]) if self.item.values and self.item.values[0].isdigit() else 0
+        source = next((s for s in answer.sources if s.n == chosen), None)
+        embed = await _passage_embed_for(interaction, source) if source else None
+        view = passage_choice_view(self.answer_id, answer, chosen)
+        if embed is None:
+            await interaction.response.edit_message(content=REMOVED, embed=None, view=view, allowed_mentions=NO_PINGS)
+            return
+        await interaction.response.edit_message(content=None, embed=embed, view=view, allowed_mentions=NO_PINGS)
+
+
+# -- votes -------------------------------------------------------------------------------------
+
+VOTE_NAMES = {True: "Helpful", False: "Not helpful"}
+
+
+class Vote(_AnswerItem, discord.ui.DynamicItem[discord.ui.Button], template=r"talks:vote:(?P<answer>[0-9]{1,19}):(?P<vote>up|down)"):
+    def __init__(self, answer_id: int, helpful: bool) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=VOTE_NAMES[helpful],
+                emoji="\N{THUMBS UP SIGN}" if helpful else "\N{THUMBS DOWN SIGN}",
+                style=discord.ButtonStyle.success if helpful else discord.ButtonStyle.danger,
+                custom_id=f"talks:vote:{answer_id}:{'up' if helpful else 'down'}",
+            )
+        )
+        self.answer_id = answer_id
+        self.helpful = helpful
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item, match: re.Match[str], /):
+        return cls(int(match["answer"]), match["vote"] == "up")
+
+    async def act(self, interaction: discord.Interaction) -> None:
+        loaded = await _load(interaction, self.answer_id)
+        if loaded is None:
+            return
+        record, answer = loaded
+        bot: TalksBot = interaction.client  # type: ignore[assignment]
+        message_id = interaction.message.id if interaction.message else record.message_id or 0
+        text = await record_vote(bot, message_id, interaction.user.id, answer.question, self.helpful)
+        await _say(interaction, text)
+
+
+async def record_vote(bot: TalksBot, message_id: int, user_id: int, question: str, helpful: bool) -> str:
+    """Record a member's vote on an answer (a changed vote replaces the earlier one); what to tell them."""
+    store = bot.engine.store
+    before = await store.vote_of(message_id, user_id)
+    await store.record_feedback(message_id, user_id, question, helpful)
+    now = VOTE_NAMES[helpful]
+    if before is None:
+        return f"Thanks, noted: your vote is **{now}**. You can change it with the other button."
+    if before == helpful:
+        return f"Your vote is already **{now}**."
+    return f"Changed your vote from **{VOTE_NAMES[before]}** to **{now}**."
+
+
+# -- the buttons under a posted answer -----------------------------------------------------------
+
+DYNAMIC_ITEMS = (MoreSources, SourcePage, FullPassage, PassageChoice, Vote)
+
+
+def answer_view(answer_id: int, answer: Answer) -> discord.ui.View:
+    """The public answer's buttons: they only open private replies, so nothing here changes."""
+    view = discord.ui.View(timeout=None)
+    if answer.answer is not None:  # an abstention has no sources to page through or open
+        if pages_of(answer) > 1:
+            view.add_item(MoreSources(answer_id))
+        view.add_item(FullPassage(answer_id))
+    view.add_item(Vote(answer_id, True))
+    view.add_item(Vote(answer_id, False))
+    return view
+
+
+# -- the document list ----------------------------------------------------------------------------
 
 
 class _TimeoutView(discord.ui.View):
@@ -30,58 +332,14 @@ class _TimeoutView(discord.ui.View):
                 pass  # deleted, or no longer ours to edit: nothing to clean up
 
 
-class AnswerView(_TimeoutView):
-    def __init__(self, engine: Engine, answer: Answer) -> None:
-        super().__init__(timeout=VIEW_TIMEOUT_S)
-        self.engine = engine
-        self.answer = answer
-        self.page = 0
-        self.pages = max(1, -(-len(answer.sources) // SOURCES_PER_PAGE))
-        if answer.answer is None:  # an abstention has no sources to page through or open
-            self.remove_item(self.more_sources)
-            self.remove_item(self.full_passage)
-        elif self.pages == 1:
-            self.remove_item(self.more_sources)
-
-    @discord.ui.button(label="More sources", style=discord.ButtonStyle.secondary)
-    async def more_sources(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        self.page = (self.page + 1) % self.pages
-        embed = answer_embed(self.answer, page=self.page, per_page=SOURCES_PER_PAGE)
-        await interaction.response.edit_message(embed=embed, view=self, allowed_mentions=NO_PINGS)
-
-    @discord.ui.button(label="Full passage", style=discord.ButtonStyle.secondary)
-    async def full_passage(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        source = self.answer.sources[min(self.page * SOURCES_PER_PAGE, len(self.answer.sources) - 1)]
-        # Only a passage this server still sees, of the document the answer cited.
-        passage = await self.engine.passage_by_id(source.passage_id, interaction.guild_id)
-        if passage is None or passage.doc_id != source.doc_id:
-            await interaction.response.send_message(
-                "That document has been removed.", ephemeral=True, allowed_mentions=NO_PINGS
-            )
-            return
-        embed = passage_embed(passage.title, passage.date, passage.paragraph, passage.section, passage.text, passage.url)
-        await interaction.response.send_message(embed=embed, ephemeral=True, allowed_mentions=NO_PINGS)
-
-    @discord.ui.button(label="Helpful", emoji="\N{THUMBS UP SIGN}", style=discord.ButtonStyle.success)
-    async def helpful(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        await self._vote(interaction, True)
-
-    @discord.ui.button(label="Not helpful", emoji="\N{THUMBS DOWN SIGN}", style=discord.ButtonStyle.danger)
-    async def not_helpful(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        await self._vote(interaction, False)
-
-    async def _vote(self, interaction: discord.Interaction, helpful: bool) -> None:
-        message_id = interaction.message.id if interaction.message else 0
-        await self.engine.store.record_feedback(message_id, interaction.user.id, self.answer.question, helpful)
-        await interaction.response.send_message("Thanks, noted.", ephemeral=True, allowed_mentions=NO_PINGS)
-
-
 class DocumentsView(_TimeoutView):
     def __init__(self, docs: list[DocumentRecord]) -> None:
         super().__init__(timeout=VIEW_TIMEOUT_S)
         self.docs = docs
         self.page = 0
         self.pages = max(1, -(-len(docs) // DOCUMENTS_PER_PAGE))
+        if self.pages == 1:  # nothing to page through: no buttons rather than two disabled ones
+            self.clear_items()
         self._update_buttons()
 
     def embed(self) -> discord.Embed:

@@ -12,7 +12,8 @@ from discord.ext import commands
 
 from bot.embeds import NO_PINGS, answer_embed, clip, search_embed
 from bot.engine.service import QuestionError
-from bot.views import SOURCES_PER_PAGE, AnswerView
+from bot.store import BUNDLED, StoreError
+from bot.views import BUSY, SOURCES_PER_PAGE, answer_doc_id, answer_payload, answer_view
 
 if TYPE_CHECKING:
     from bot.client import TalksBot
@@ -53,10 +54,28 @@ class AskCog(commands.Cog):
             raise app_commands.CommandOnCooldown(bucket, retry)  # type: ignore[arg-type]
         return True
 
-    async def answer(self, question: str, guild_id: int | None) -> tuple[discord.Embed, AnswerView]:
+    async def answer(
+        self,
+        question: str,
+        *,
+        guild_id: int | None,
+        channel_id: int,
+        asker_id: int,
+        question_message_id: int | None = None,
+    ) -> tuple[int, discord.Embed, discord.ui.View]:
+        """Answer, keep the answer in the store (its buttons find it there), and build the message."""
         limit = self.bot.settings.sources * 3  # the first page shows `sources`; More sources pages on
         result = await self.bot.engine.ask(question, guild_id=guild_id, limit=limit)
-        return answer_embed(result, per_page=SOURCES_PER_PAGE), AnswerView(self.bot.engine, result)
+        answer_id = await self.bot.engine.store.add_answer(
+            guild_id=guild_id or BUNDLED,
+            channel_id=channel_id,
+            asker_id=asker_id,
+            question=result.question,
+            payload=answer_payload(result),
+            doc_id=answer_doc_id(result),
+            question_message_id=question_message_id,
+        )
+        return answer_id, answer_embed(result, per_page=SOURCES_PER_PAGE), answer_view(answer_id, result)
 
     async def ask_channels(self, guild_id: int) -> set[int]:
         if guild_id not in self._ask_channels:
@@ -117,11 +136,21 @@ class AskCog(commands.Cog):
                 return
             async with message.channel.typing():
                 try:
-                    embed, view = await self.answer(question, message.guild.id if message.guild else None)
+                    answer_id, embed, view = await self.answer(
+                        question,
+                        guild_id=message.guild.id if message.guild else None,
+                        channel_id=message.channel.id,
+                        asker_id=message.author.id,
+                        question_message_id=message.id,
+                    )
                 except QuestionError as exc:
                     await message.reply(str(exc), mention_author=False, allowed_mentions=NO_PINGS)
                     return
-            view.message = await message.reply(embed=embed, view=view, mention_author=False, allowed_mentions=NO_PINGS)
+            sent = await message.reply(embed=embed, view=view, mention_author=False, allowed_mentions=NO_PINGS)
+            await self.bot.engine.store.set_answer_message(answer_id, sent.id)
+        except StoreError:
+            log.warning("store busy: message %s in channel %s not answered", message.id, message.channel.id)
+            await message.reply(BUSY, mention_author=False, allowed_mentions=NO_PINGS)
         except discord.Forbidden:
             log.warning("no permission to answer in channel %s (guild %s)", message.channel.id, message.guild)
         except discord.HTTPException:
@@ -133,8 +162,11 @@ class AskCog(commands.Cog):
     @app_commands.describe(question="What you want to know, e.g. why were the talks cancelled?")
     async def ask(self, interaction: discord.Interaction, question: app_commands.Range[str, 1, 500]) -> None:
         await interaction.response.defer(thinking=True)
-        embed, view = await self.answer(question, interaction.guild_id)
-        view.message = await interaction.followup.send(embed=embed, view=view, allowed_mentions=NO_PINGS, wait=True)
+        answer_id, embed, view = await self.answer(
+            question, guild_id=interaction.guild_id, channel_id=interaction.channel_id or 0, asker_id=interaction.user.id
+        )
+        sent = await interaction.followup.send(embed=embed, view=view, allowed_mentions=NO_PINGS, wait=True)
+        await self.bot.engine.store.set_answer_message(answer_id, sent.id)
 
     @app_commands.command(name="search", description="Find the passages that match some words")
     @app_commands.describe(query="Words to look for", limit="How many passages (1-10)")

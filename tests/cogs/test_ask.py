@@ -112,7 +112,8 @@ async def test_buttons_more_sources_full_passage_and_votes(simcord_env, server):
     message = result.response
     full = await server.member.click(message, label="Full passage")
     assert full.ephemeral
-    assert "Philippine vessels" in full.response.embeds[0].description
+    shown = await server.member.select(full.response, ["1"])
+    assert "Philippine vessels" in shown.response.embeds[0].description
     vote = await server.member.click(message, label="Helpful")
     assert vote.ephemeral
     store = simcord_env.bot.engine.store
