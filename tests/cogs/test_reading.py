@@ -142,7 +142,8 @@ async def test_abstention_reads_as_the_document(simcord_env, server, harbor):
 
 async def test_full_passage_and_source_read_as_the_document(simcord_env, server, harbor):
     answer = (await server.member.slash(server.channel, "ask", question="When did the Coast Guard inspect the ferry?")).response
-    full = (await server.member.click(answer, label="Full passage")).response
+    offered = (await server.member.click(answer, label="Full passage")).response
+    full = (await server.member.select(offered, ["1"])).response  # a menu of the answer's sources
     assert read(full.embeds[0].description, "description") == PARAGRAPHS[0]
     assert read(full.embeds[0].title, "title") == f"{TITLE} - para 1"
     assert_nothing_live(full)
