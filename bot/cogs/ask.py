@@ -14,6 +14,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.embeds import NO_PINGS, answer_embed, clip, quote, search_embed
+from bot.engine.query import Turn
 from bot.engine.service import NOT_FOUND, Answer, QuestionError
 from bot.store import BUNDLED, AnswerRecord, StoreError
 from bot.views import BUSY, SOURCES_PER_PAGE, answer_doc_id, answer_payload, answer_view
@@ -124,7 +125,7 @@ class AskCog(commands.Cog):
         limit = self.bot.settings.sources * 3  # the first page shows `sources`; More sources pages on
         chain = await self.conversation(earlier)
         result = await self.bot.engine.ask(
-            question, guild_id=guild_id, limit=limit, context=[record.question for record in chain]
+            question, guild_id=guild_id, limit=limit, context=[Turn(r.question, r.doc_id) for r in chain]
         )
         if guild_id is None and result.answer is None and result.message == NOT_FOUND:
             result = dataclasses.replace(result, message=NOT_FOUND_IN_DMS)  # say what DMs search
@@ -153,13 +154,13 @@ class AskCog(commands.Cog):
         )
 
     @staticmethod
-    def notes(result: Answer, *, earlier: AnswerRecord | None, unanswered: int = 0, edited: bool = False) -> str:
+    def notes(result: Answer, *, unanswered: int = 0, edited: bool = False) -> str:
         """The short lines above an answer: edited, which earlier question it followed, what it left out."""
         lines = []
         if edited:
             lines.append("*edited*: this answers the edited question.")
-        if earlier is not None and answer_doc_id(result) is not None and answer_doc_id(result) == earlier.doc_id:
-            lines.append(f"Following up on “{quote(clip(earlier.question, 200))}”.")
+        if result.followed:
+            lines.append(f"Following up on “{quote(clip(result.followed, 200))}”.")
         if unanswered:
             others = "the other one" if unanswered == 1 else f"the other {unanswered}"
             lines.append(f"You asked {unanswered + 1} questions; this answers the first. Ask {others} on its own.")
@@ -257,7 +258,7 @@ class AskCog(commands.Cog):
                 earlier=asked.earlier,
             )
             sent = await message.reply(
-                self.notes(result, earlier=asked.earlier, unanswered=len(questions) - 1) or None,
+                self.notes(result, unanswered=len(questions) - 1) or None,
                 embed=answer_embed(result, per_page=SOURCES_PER_PAGE),
                 view=answer_view(answer_id, result),
                 mention_author=False,
@@ -308,7 +309,7 @@ class AskCog(commands.Cog):
                 record.id, question=result.question, payload=answer_payload(result), doc_id=answer_doc_id(result)
             )
             await message.channel.get_partial_message(record.message_id).edit(
-                content=self.notes(result, earlier=earlier, unanswered=len(questions) - 1, edited=True),
+                content=self.notes(result, unanswered=len(questions) - 1, edited=True),
                 embed=answer_embed(result, per_page=SOURCES_PER_PAGE),
                 view=answer_view(record.id, result),
                 allowed_mentions=NO_PINGS,

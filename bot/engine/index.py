@@ -19,6 +19,13 @@ from bot.engine.bm25 import BM25Core, rank
 from bot.store import BUNDLED, PassageRecord
 
 
+# Follow-ups: an earlier question's terms count this much of the question's own, and a passage of
+# the document the conversation is about counts this much more, so "why did it reopen?" after a
+# question about the library prefers the library's passage when it matches too.
+CONTEXT_WEIGHT = 0.3
+PREFERRED_DOC_FACTOR = 1.5
+
+
 def indexed_text(passage: PassageRecord) -> str:
     """What a passage is found by: its text, its section heading, and the title for the first."""
     parts = [passage.text]
@@ -130,6 +137,32 @@ class PassageIndex:
         matched = scores > 0  # every matching passage scores > 0 thanks to the idf floor
         if not everything:
             matched &= self.visible(guild_id)
+        ranked = rank(scores, k, np.flatnonzero(matched))
+        return [Hit(row, int(self.passage_ids[row]), int(self.doc_ids[row]), score) for row, score in ranked]
+
+    def search_in_conversation(
+        self,
+        terms: Sequence[str],
+        k: int,
+        *,
+        context_terms: Sequence[str],
+        prefer_docs: Iterable[int],
+        guild_id: int | None,
+        everything: bool = False,
+    ) -> list[Hit]:
+        """Like ``search``, for a follow-up: only passages with one of the question's own ``terms``,
+        ranked with the earlier questions' terms at CONTEXT_WEIGHT and the conversation's
+        documents (``prefer_docs``) raised by PREFERRED_DOC_FACTOR."""
+        if not len(self) or not terms:
+            return []
+        scores = self.scores(terms)
+        matched = scores > 0
+        if not everything:
+            matched &= self.visible(guild_id)
+        if context_terms:
+            scores = scores + CONTEXT_WEIGHT * self.scores(context_terms)
+        preferred = np.isin(self.doc_ids, np.fromiter(prefer_docs, dtype=self.doc_ids.dtype))
+        scores = np.where(preferred, scores * PREFERRED_DOC_FACTOR, scores)
         ranked = rank(scores, k, np.flatnonzero(matched))
         return [Hit(row, int(self.passage_ids[row]), int(self.doc_ids[row]), score) for row, score in ranked]
 

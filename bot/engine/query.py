@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.engine import analyzer
@@ -41,6 +42,14 @@ def names_in(question: str) -> tuple[tuple[str, ...], ...]:
 
 
 @dataclass(frozen=True, slots=True)
+class Turn:
+    """An earlier question of the conversation and the document that answered it (None: none did)."""
+
+    question: str
+    doc_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Query:
     text: str  # the question as asked (spaces folded)
     terms: tuple[str, ...]  # analyzer terms in order, duplicates kept (BM25 counts them)
@@ -48,17 +57,27 @@ class Query:
     kind: str | None  # question type (see ``question_type``)
     # Earlier questions of the same conversation, oldest first, for follow-ups ("and when?").
     # Set by the caller that knows the conversation; the engine does not keep history itself.
-    context: tuple[str, ...] = ()
+    context: tuple[Turn, ...] = ()
 
     @classmethod
-    def parse(cls, text: str, *, context: tuple[str, ...] = ()) -> Query:
+    def parse(cls, text: str, *, context: Sequence[Turn | str] = ()) -> Query:
         return cls(
             text=text,
             terms=tuple(analyzer.analyze(text)),
             names=names_in(text),
             kind=question_type(text),
-            context=tuple(context),
+            context=tuple(turn if isinstance(turn, Turn) else Turn(turn) for turn in context),
         )
+
+    def context_terms(self) -> tuple[str, ...]:
+        """The conversation's terms the question itself does not have (weighed less in ranking)."""
+        own = self.distinct
+        earlier = (term for turn in self.context for term in analyzer.analyze(turn.question))
+        return tuple(dict.fromkeys(term for term in earlier if term not in own))
+
+    def context_docs(self) -> frozenset[int]:
+        """The documents that answered the conversation's earlier questions."""
+        return frozenset(turn.doc_id for turn in self.context if turn.doc_id is not None)
 
     @property
     def distinct(self) -> frozenset[str]:

@@ -21,7 +21,7 @@ from bot.engine.decide import decide
 from bot.engine.documents import DocumentError, parse_text, split_sentences
 from bot.engine.index import Hit, IndexBuilder, PassageIndex, indexed_text
 from bot.engine.ingest import ExtractedText, extract_text
-from bot.engine.query import Query
+from bot.engine.query import Query, Turn
 from bot.settings import Settings
 from bot.store import BUNDLED, DocumentRecord, DuplicateDocument, PassageRecord, Store, StoreError, open_store
 
@@ -85,6 +85,7 @@ class Answer:
     elapsed_ms: float = 0.0
     term_share: float = 0.0  # share of the question's terms in the best sentence
     confidence: float = 0.0  # the decision's confidence in the best sentence (see engine/decide.py)
+    followed: str | None = None  # the earlier question of the conversation this answer followed
 
     def to_json(self) -> dict:
         return {
@@ -455,7 +456,17 @@ class Engine:
         A passage removed since ``index`` was built, or one the server does not see, is skipped:
         the store is the truth, and it checks visibility again.
         """
-        hits = index.search(query.terms, k, guild_id=guild_id, everything=everything)
+        if query.context:
+            hits = index.search_in_conversation(
+                query.terms,
+                k,
+                context_terms=query.context_terms(),
+                prefer_docs=query.context_docs(),
+                guild_id=guild_id,
+                everything=everything,
+            )
+        else:
+            hits = index.search(query.terms, k, guild_id=guild_id, everything=everything)
         passages = await self.store.get_passages(
             (h.passage_id for h in hits), visible_in=_visible_in(guild_id, everything)
         )
@@ -481,12 +492,15 @@ class Engine:
         guild_id: int | None = None,
         limit: int | None = None,
         everything: bool = False,
-        context: Sequence[str] = (),
+        context: Sequence[Turn | str] = (),
     ) -> Answer:
-        """Retrieve -> choose the sentence -> decide -> Answer. ``context``: earlier questions of
-        the same conversation, oldest first (kept on the Query for follow-ups)."""
+        """Retrieve -> choose the sentence -> decide -> Answer. ``context``: the conversation's
+        earlier questions and the documents that answered them, oldest first (a follow-up)."""
         started = time.perf_counter()
-        query = Query.parse(self._check_question(question), context=tuple(context))
+        query = Query.parse(self._check_question(question), context=context)
+        borrowed = bool(query.context) and not query.terms
+        if borrowed:  # "and when?", "who was there?": nothing of its own to look for, so the last question's
+            query = replace(query, terms=tuple(analyzer.analyze(query.context[-1].question)))
         limit = limit or self.settings.sources
         index = self.index
         searched = len(index) if everything else int(index.visible(guild_id).sum())
@@ -512,7 +526,16 @@ class Engine:
         order += [hp for hp in ranked if hp[0].passage_id != best.key][: limit - 1]
         sources = [_source(n, h, p, best_of.get(h.passage_id)) for n, (h, p) in enumerate(order, start=1)]
         sources[0] = replace(sources[0], context=context_of(order[0][1].text, best.sentence))
-        return done(answer=f"{best.sentence.text} [1]", sources=sources, **scores)
+        followed = _followed(query, sources[0].doc_id, borrowed)
+        return done(answer=f"{best.sentence.text} [1]", sources=sources, followed=followed, **scores)
+
+
+def _followed(query: Query, doc_id: int, borrowed: bool) -> str | None:
+    """The earlier question an answer followed: the latest one its document answered (or whose
+    terms it borrowed); None when it answered as a new question."""
+    if borrowed:
+        return query.context[-1].question
+    return next((turn.question for turn in reversed(query.context) if turn.doc_id == doc_id), None)
 
 
 def _candidates(ranked: list[tuple[Hit, PassageRecord]]) -> list[Candidate]:

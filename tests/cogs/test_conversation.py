@@ -110,3 +110,28 @@ async def test_a_deleted_question_takes_its_answer_with_it(simcord_env, server):
     await server.member.delete(question)
     [left] = bot_messages(simcord_env, server.channel)
     assert left.reference.message_id == kept.id  # only the deleted question's answer went
+
+
+async def test_a_reply_is_answered_in_the_conversation_and_says_what_it_followed(simcord_env, server):
+    from tests.engine.test_followup import FERRY, LIBRARY
+
+    engine = simcord_env.bot.engine
+    await engine.add_text(LIBRARY, guild_id=server.guild.id, added_by="test")
+    await engine.add_text(FERRY, guild_id=server.guild.id, added_by="test")
+    mention = simcord_env.bot.user.mention
+    await server.member.send(server.channel, f"{mention} why did it reopen?")
+    assert "harbour repairs" in server.channel.last_message.embeds[0].description  # asked fresh: the ferry
+
+    await server.member.send(server.channel, f"{mention} when did the library close?")
+    first = server.channel.last_message
+    await server.member.send(server.channel, "why did it reopen?", reply_to=first)
+    second = server.channel.last_message
+    assert "council approved new funding" in second.embeds[0].description
+    assert second.content == "Following up on “when did the library close?”."
+    await server.member.send(server.channel, "and when?", reply_to=second)
+    third = server.channel.last_message
+    assert "May 2024" in third.embeds[0].description
+    assert third.content == "Following up on “why did it reopen?”."
+    await server.member.send(server.channel, "why did the ferry service reopen?", reply_to=third)
+    new_subject = server.channel.last_message
+    assert "harbour repairs" in new_subject.embeds[0].description and not new_subject.content
