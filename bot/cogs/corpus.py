@@ -315,6 +315,18 @@ class CorpusCog(commands.GroupCog, group_name="corpus", group_description="Manag
             f"TalksBot {state} every question in {channel.mention}.", ephemeral=True, allowed_mentions=NO_PINGS
         )
 
+    @app_commands.command(name="bundled", description="Show or hide the bundled article in this server's answers")
+    @app_commands.describe(shown="on: answers may quote the bundled article (the default); off: only this server's documents")
+    @app_commands.choices(shown=[app_commands.Choice(name="on", value="on"), app_commands.Choice(name="off", value="off")])
+    async def bundled(self, interaction: discord.Interaction, shown: app_commands.Choice[str]) -> None:
+        assert interaction.guild_id is not None
+        await self.bot.engine.set_bundled_shown(interaction.guild_id, shown.value == "on")
+        if shown.value == "on":
+            text = "Answers here may quote the bundled article again."
+        else:
+            text = "Answers here now come only from this server's documents; the bundled article is hidden here."
+        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
+
     @app_commands.command(name="role", description="Let a role manage documents too (leave empty to clear)")
     async def role(self, interaction: discord.Interaction, role: discord.Role | None = None) -> None:
         assert interaction.guild is not None

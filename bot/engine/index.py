@@ -116,17 +116,24 @@ class PassageIndex:
             return float(self.ranking_idf.max()) if len(self.ranking_idf) else 1.0
         return float(self.ranking_idf[term_id])
 
-    def visible(self, guild_id: int | None) -> np.ndarray:
-        """Which passages a server sees: the bundled corpus and its own (only bundled in DMs)."""
+    def visible(self, guild_id: int | None, *, bundled: bool = True) -> np.ndarray:
+        """Which passages a server sees: the bundled corpus and its own (only bundled in DMs).
+
+        ``bundled=False``: a server whose admins turned the bundled article off sees only its own.
+        """
         if guild_id is None:
             return self.guild_ids == BUNDLED
+        if not bundled:
+            return self.guild_ids == guild_id
         return (self.guild_ids == BUNDLED) | (self.guild_ids == guild_id)
 
     def scores(self, terms: Sequence[str]) -> np.ndarray:
         """Ranking scores: BM25Okapi with the idf floor (see ``_floored_idf``)."""
         return self.core.scores(self.term_ids_of(terms), idf=self.ranking_idf)
 
-    def search(self, terms: Sequence[str], k: int, *, guild_id: int | None, everything: bool = False) -> list[Hit]:
+    def search(
+        self, terms: Sequence[str], k: int, *, guild_id: int | None, everything: bool = False, bundled: bool = True
+    ) -> list[Hit]:
         """The k best passages that contain at least one of ``terms`` and that ``guild_id`` sees.
 
         ``everything`` searches all servers' passages (the command line and evaluation).
@@ -136,7 +143,7 @@ class PassageIndex:
         scores = self.scores(terms)
         matched = scores > 0  # every matching passage scores > 0 thanks to the idf floor
         if not everything:
-            matched &= self.visible(guild_id)
+            matched &= self.visible(guild_id, bundled=bundled)
         ranked = rank(scores, k, np.flatnonzero(matched))
         return [Hit(row, int(self.passage_ids[row]), int(self.doc_ids[row]), score) for row, score in ranked]
 
@@ -149,6 +156,7 @@ class PassageIndex:
         prefer_docs: Iterable[int],
         guild_id: int | None,
         everything: bool = False,
+        bundled: bool = True,
     ) -> list[Hit]:
         """Like ``search``, for a follow-up: only passages with one of the question's own ``terms``,
         ranked with the earlier questions' terms at CONTEXT_WEIGHT and the conversation's
@@ -158,7 +166,7 @@ class PassageIndex:
         scores = self.scores(terms)
         matched = scores > 0
         if not everything:
-            matched &= self.visible(guild_id)
+            matched &= self.visible(guild_id, bundled=bundled)
         if context_terms:
             scores = scores + CONTEXT_WEIGHT * self.scores(context_terms)
         preferred = np.isin(self.doc_ids, np.fromiter(prefer_docs, dtype=self.doc_ids.dtype))

@@ -128,6 +128,7 @@ class Engine:
         self._follower: asyncio.Task | None = None
         self._notified: asyncio.Task | None = None
         self._following = False
+        self.without_bundled: set[int] = set()  # servers whose admins turned the bundled article off
 
     @classmethod
     async def open(cls, settings: Settings, *, seed: bool = True) -> Engine:
@@ -136,6 +137,7 @@ class Engine:
         try:
             if seed:
                 await engine.seed_bundled()
+            engine.without_bundled = await store.guilds_without_bundled()
             await engine.load_index()
         except BaseException:
             await store.close()
@@ -393,11 +395,25 @@ class Engine:
         shards = self.settings.shards
         return guild_id == BUNDLED or shards is None or (guild_id >> 22) % self.settings.shard_count in shards
 
+    def shows_bundled(self, guild_id: int | None) -> bool:
+        """Whether ``guild_id`` sees the bundled article (DMs always do: it is all they see)."""
+        return guild_id is None or guild_id not in self.without_bundled
+
+    async def set_bundled_shown(self, guild_id: int, shown: bool) -> None:
+        """Show or hide the bundled article in one server (``/corpus bundled``)."""
+        await self.store.set_bundled_shown(guild_id, shown)
+        if shown:
+            self.without_bundled.discard(guild_id)
+        else:
+            self.without_bundled.add(guild_id)
+
     async def documents(self, guild_id: int | None, *, everything: bool = False) -> list[DocumentRecord]:
         """Documents a server sees (bundled + its own; bundled only in DMs), or all of them."""
         if everything:
             return await self.store.list_documents()
         docs = await self.store.list_documents(guild_id if guild_id is not None else BUNDLED)
+        if not self.shows_bundled(guild_id):
+            docs = [d for d in docs if d.guild_id != BUNDLED]
         return docs
 
     async def resolve(self, reference: str, guild_id: int | None, *, everything: bool = False) -> DocumentRecord:
@@ -464,9 +480,11 @@ class Engine:
                 prefer_docs=query.context_docs(),
                 guild_id=guild_id,
                 everything=everything,
+                bundled=self.shows_bundled(guild_id),
             )
         else:
-            hits = index.search(query.terms, k, guild_id=guild_id, everything=everything)
+            bundled = self.shows_bundled(guild_id)
+            hits = index.search(query.terms, k, guild_id=guild_id, everything=everything, bundled=bundled)
         passages = await self.store.get_passages(
             (h.passage_id for h in hits), visible_in=_visible_in(guild_id, everything)
         )
@@ -482,7 +500,7 @@ class Engine:
         ranked = (await self._retrieve(index, parsed, limit * 2, guild_id, everything))[:limit]
         sentences = {s.key: s for s in best_sentences(parsed, _candidates(ranked), index.idf)}
         sources = [_source(n, h, p, sentences.get(h.passage_id)) for n, (h, p) in enumerate(ranked, start=1)]
-        searched = int(index.visible(guild_id).sum()) if not everything else len(index)
+        searched = int(index.visible(guild_id, bundled=self.shows_bundled(guild_id)).sum()) if not everything else len(index)
         return SearchResult(query, list(parsed.terms), sources, searched, (time.perf_counter() - started) * 1000)
 
     async def ask(
@@ -503,7 +521,7 @@ class Engine:
             query = replace(query, terms=tuple(analyzer.analyze(query.context[-1].question)))
         limit = limit or self.settings.sources
         index = self.index
-        searched = len(index) if everything else int(index.visible(guild_id).sum())
+        searched = len(index) if everything else int(index.visible(guild_id, bundled=self.shows_bundled(guild_id)).sum())
 
         def done(**kwargs) -> Answer:
             elapsed = (time.perf_counter() - started) * 1000

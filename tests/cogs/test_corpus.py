@@ -276,3 +276,26 @@ async def test_markdown_upload_is_quoted_without_markup(simcord_env, server):
     shown = embed.description.replace("**", "")
     assert shown == "Each plot costs $25 per season, paid to the garden treasurer. [1]"
     assert "garden.example" not in str(embed.to_dict())
+
+
+async def test_bundled_off_hides_the_article_in_that_server_only(simcord_env, server, other_server):
+    garden = "Garden rules\n\nWater your plot in the early morning, before the sun is high.\n"
+    await simcord_env.bot.engine.add_text(garden, guild_id=server.guild.id, added_by="test")
+    before = await server.member.slash(server.channel, "ask", question="why were talks cancelled?")
+    assert "abruptly halted" in before.response.embeds[0].description
+    off = await server.admin.slash(server.channel, "corpus bundled", shown="off")
+    assert off.ephemeral and "only from this server's documents" in off.response.content
+    after = await server.member.slash(server.channel, "ask", question="why were talks cancelled?")
+    assert "abruptly halted" not in str(after.response.embeds[0].to_dict())
+    assert "Pentagon" not in str(after.response.embeds[0].to_dict())
+    water = await server.member.slash(server.channel, "ask", question="when should I water my plot?")
+    assert "early morning" in water.response.embeds[0].description
+    assert "Pentagon" not in str(water.response.embeds[0].to_dict())
+    listed = await server.member.slash(server.channel, "documents")
+    assert "Garden rules" in listed.response.embeds[0].description and "Pentagon" not in listed.response.embeds[0].description
+    elsewhere = await other_server.member.slash(other_server.channel, "ask", question="why were talks cancelled?")
+    assert "abruptly halted" in elsewhere.response.embeds[0].description  # other servers unchanged
+    on = await server.admin.slash(server.channel, "corpus bundled", shown="on")
+    assert "again" in on.response.content
+    back = await server.member.slash(server.channel, "ask", question="why were talks cancelled?")
+    assert "abruptly halted" in back.response.embeds[0].description
