@@ -214,7 +214,7 @@ def _add_source_groups(
 
 
 def _footer(searched: int, elapsed_ms: float) -> str:
-    return f"Searched {searched:,} passages in {elapsed_ms:.0f} ms"
+    return f"Searched {searched:,} passage{'' if searched == 1 else 's'} in {elapsed_ms:.0f} ms"
 
 
 def answer_embed(answer: Answer, *, page: int = 0, per_page: int = 3) -> discord.Embed:
@@ -246,7 +246,8 @@ def search_embed(result: SearchResult) -> discord.Embed:
     embed = discord.Embed(title="Search: " + quoted(result.query, TITLE_LIMIT - 8), colour=ANSWER_COLOUR)
     if not result.hits:
         embed.description = "No passage matches."
-    _add_source_groups(embed, result.hits[:FIELDS_LIMIT], result.terms, lambda s: f" (score {s.score:.2f})")
+    # In rank order, numbered; the raw BM25 score means nothing to a member (it stays in `search --json`).
+    _add_source_groups(embed, result.hits[:FIELDS_LIMIT], result.terms)
     embed.set_footer(text=_footer(result.searched, result.elapsed_ms))
     return fit(embed)
 

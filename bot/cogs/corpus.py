@@ -9,6 +9,7 @@ that role yet, and where to change it if not (a bot cannot change command permis
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 import time
@@ -163,6 +164,17 @@ _SPOILER = re.compile(r"\|\|(.+?)\|\|", re.DOTALL)
 _CUSTOM_EMOJI = re.compile(r"<a?(:\w+:)\d+>")
 _TIMESTAMP = re.compile(r"<t:(-?\d{1,12})(?::[tTdDfFR])?>")
 _SUBTEXT = re.compile(r"^-# ", re.MULTILINE)
+
+
+def _when(stored_at: str) -> str:
+    """A stored UTC time as a Discord timestamp: each member reads it in their own time zone."""
+    try:
+        moment = dt.datetime.fromisoformat(stored_at)
+    except ValueError:
+        return stored_at
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return discord.utils.format_dt(moment, "f")
 
 
 def discord_message_text(content: str) -> str:
@@ -372,7 +384,7 @@ class CorpusCog(commands.GroupCog, group_name="corpus", group_description="Manag
     async def log(self, interaction: discord.Interaction) -> None:
         assert interaction.guild_id is not None
         rows = await self.bot.engine.store.audit_log(interaction.guild_id)
-        lines = [f"{at[:16]} <@{user}> {action} `#{doc_id}` {quote(title)}" for user, action, doc_id, title, at in rows[-20:]]
+        lines = [f"{_when(at)} <@{user}> {action} `#{doc_id}` {quote(title)}" for user, action, doc_id, title, at in rows[-20:]]
         await interaction.response.send_message(
             clip("\n".join(lines) or "Nothing added or removed yet.", 2000), ephemeral=True, allowed_mentions=NO_PINGS
         )

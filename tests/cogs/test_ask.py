@@ -98,13 +98,21 @@ async def test_answers_in_threads(simcord_env, server):
     assert CANCELLED in thread.last_message.embeds[0].description
 
 
-async def test_search_lists_ranked_passages_with_scores(simcord_env, server):
+async def test_search_lists_ranked_passages_without_raw_scores(simcord_env, server):
     result = await server.member.slash(server.channel, "search", query="Taiwan", limit=2)
     embed = result.response.embeds[0]
     assert len(embed.fields) == 1  # both passages are the article's: one heading
     lines = [line for field in embed.fields for line in field.value.splitlines()]
     assert [line[:4] for line in lines] == ["[1] ", "[2] "]
-    assert all("score" in line and "**Taiwan" in line for line in lines)
+    assert all("score" not in line and "**Taiwan" in line for line in lines)
+    assert embed.footer.text.startswith("Searched 5 passages in ")
+
+
+async def test_one_passage_is_said_in_the_singular(simcord_env, server):
+    await simcord_env.bot.engine.set_bundled_shown(server.guild.id, False)
+    await simcord_env.bot.engine.add_text("Harbour rules\n\nThe harbour master sets the mooring fees.", guild_id=server.guild.id, added_by="t")
+    result = await server.member.slash(server.channel, "search", query="mooring fees")
+    assert result.response.embeds[0].footer.text.startswith("Searched 1 passage in ")
 
 
 async def test_buttons_more_sources_full_passage_and_votes(simcord_env, server):

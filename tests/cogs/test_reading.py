@@ -174,8 +174,9 @@ async def test_document_list_and_admin_replies_read_as_typed(simcord_env, server
     assert_nothing_live(removed.response)
     log = (await server.admin.slash(server.channel, "corpus log")).response
     assert read(log.content, "content").count(TITLE) == 2  # added, then removed
-    extra = [item for item in live(log.content, "content") if not re.fullmatch(r"code #\d+|mention @\w+", item)]
-    assert extra == []  # the admin's own mention (no ping), and nothing from the title
+    extra = [item for item in live(log.content, "content") if not re.fullmatch(r"code #\d+|mention @\w+|timestamp", item)]
+    assert extra == []  # the admin's own mention (no ping), the times, and nothing from the title
+    assert len(re.findall(r"<t:\d+:f>", log.content)) == 2  # Discord timestamps: each reader's own time zone
 
 
 async def test_errors_quote_what_was_typed(simcord_env, server):
