@@ -232,7 +232,9 @@ def answer_embed(answer: Answer, *, page: int = 0, per_page: int = 3) -> discord
 
 def abstain_embed(answer: Answer) -> discord.Embed:
     embed = discord.Embed(title=quoted(answer.question, TITLE_LIMIT), colour=ABSTAIN_COLOUR)
-    looked_for = ", ".join(f"**{quote(t)}**" for t in dict.fromkeys(answer.terms)) or "nothing"
+    # The member's own words ("Paris"), not the stems they became ("pari"), which read as misspellings.
+    words = answer.looked_for or answer.terms
+    looked_for = ", ".join(f"**{quote(t)}**" for t in dict.fromkeys(words)) or "nothing"
     lines = [answer.message or "No answer in the documents.", f"I looked for: {looked_for}."]
     if answer.closest:
         lines.append("The closest passages are below; they do not answer the question.")

@@ -28,17 +28,45 @@ def question_type(question: str) -> str | None:
     return None
 
 
+MOSTLY_CAPITALISED = 0.6  # share of capitalised words above which capitals are the writer's style
+
+
 def names_in(question: str) -> tuple[tuple[str, ...], ...]:
     """The terms of each capitalised word after the first ("Paris", "Pelosi", "U.S."): names.
 
     A question about a name the answering passage never mentions is not answered by it.
     """
+    tokens = list(analyzer.tokens(question))
+    words = [question[token.start : token.end] for token in tokens if question[token.start : token.start + 1].isalpha()]
+    capitalised = sum(word[:1].isupper() for word in words)
+    if len(words) >= 3 and capitalised > len(words) * MOSTLY_CAPITALISED:
+        return ()  # "WHY WERE THE TALKS CANCELLED?", Title Case: capitals say nothing about names here
     found = []
-    for token in analyzer.tokens(question):
+    for token in tokens:
         word = question[token.start : token.end]
         if token.start > 0 and word[:1].isupper() and token.terms:
             found.append(token.terms)
     return tuple(found)
+
+
+def searchable(question: str) -> str:
+    """The question as analyzed: an all-capitals question in lower case, so that "WHAT" and "THE"
+    are the stop words they are (the analyzer keeps capitalised short words as acronyms, "US")."""
+    letters = [c for c in question if c.isalpha()]
+    lowered = question.lower()
+    if len(letters) >= 8 and question.isupper() and len(lowered) == len(question):
+        return lowered
+    return question
+
+
+def typed_words(question: str) -> tuple[str, ...]:
+    """The words of the question that were searched, as the member typed them (not their stems)."""
+    seen: dict[str, str] = {}
+    for token in analyzer.tokens(searchable(question)):  # same length: the offsets hold for both
+        if token.terms:
+            word = question[token.start : token.end]
+            seen.setdefault(word.casefold(), word)
+    return tuple(seen.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +91,7 @@ class Query:
     def parse(cls, text: str, *, context: Sequence[Turn | str] = ()) -> Query:
         return cls(
             text=text,
-            terms=tuple(analyzer.analyze(text)),
+            terms=tuple(analyzer.analyze(searchable(text))),
             names=names_in(text),
             kind=question_type(text),
             context=tuple(turn if isinstance(turn, Turn) else Turn(turn) for turn in context),

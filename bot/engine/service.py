@@ -21,7 +21,7 @@ from bot.engine.decide import decide
 from bot.engine.documents import DocumentError, parse_text, split_sentences
 from bot.engine.index import Hit, IndexBuilder, PassageIndex, indexed_text
 from bot.engine.ingest import ExtractedText, extract_text
-from bot.engine.query import Query, Turn
+from bot.engine.query import Query, Turn, typed_words
 from bot.settings import Settings
 from bot.store import BUNDLED, DocumentRecord, DuplicateDocument, PassageRecord, Store, StoreError, open_store
 
@@ -86,6 +86,7 @@ class Answer:
     term_share: float = 0.0  # share of the question's terms in the best sentence
     confidence: float = 0.0  # the decision's confidence in the best sentence (see engine/decide.py)
     followed: str | None = None  # the earlier question of the conversation this answer followed
+    looked_for: list[str] = field(default_factory=list)  # the searched words as typed (terms are stems)
 
     def to_json(self) -> dict:
         return {
@@ -525,7 +526,10 @@ class Engine:
 
         def done(**kwargs) -> Answer:
             elapsed = (time.perf_counter() - started) * 1000
-            return Answer(query.text, terms=list(query.terms), searched=searched, elapsed_ms=elapsed, **kwargs)
+            looked_for = list(typed_words(query.context[-1].question if borrowed else query.text))
+            return Answer(
+                query.text, terms=list(query.terms), searched=searched, elapsed_ms=elapsed, looked_for=looked_for, **kwargs
+            )
 
         if not query.terms:
             return done(answer=None, sources=[], message=NOTHING_TO_LOOK_FOR)

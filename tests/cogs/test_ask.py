@@ -76,7 +76,7 @@ async def test_unanswerable_question_says_so_and_what_it_looked_for(simcord_env,
     result = await server.member.slash(server.channel, "ask", question="What is the weather in Paris?")
     embed = result.response.embeds[0]
     assert "couldn't find" in embed.description
-    assert "**weather**" in embed.description and "**pari**" in embed.description
+    assert "I looked for: **weather**, **Paris**." in embed.description  # the words typed, not stems ("pari")
     assert CANCELLED not in seen(embed)
 
 
@@ -194,3 +194,14 @@ async def test_a_channel_the_bot_cannot_write_to_is_logged_and_survived(simcord_
     # ... and the bot goes on answering elsewhere.
     await server.member.send(server.channel, f"{simcord_env.bot.user.mention} why were talks cancelled?")
     assert "abruptly halted" in server.channel.last_message.embeds[0].description
+
+
+async def test_an_all_capitals_question_is_answered_like_its_lower_case_form(simcord_env, server):
+    shouted = await server.member.slash(server.channel, "ask", question="WHY WERE THE TALKS CANCELLED?")
+    quiet = await server.member.slash(server.channel, "ask", question="why were the talks cancelled?")
+    assert "abruptly halted in 2023" in quiet.response.embeds[0].description
+    assert shouted.response.embeds[0].description == quiet.response.embeds[0].description
+    titled = await server.member.slash(server.channel, "ask", question="Why Were The Talks Cancelled?")
+    assert titled.response.embeds[0].description == quiet.response.embeds[0].description
+    paris = await server.member.slash(server.channel, "ask", question="WHAT IS THE WEATHER IN PARIS?")
+    assert "I looked for: **WEATHER**, **PARIS**." in paris.response.embeds[0].description
