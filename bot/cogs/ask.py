@@ -14,6 +14,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.embeds import NO_PINGS, answer_embed, clip, quote, search_embed
+from bot.engine.language import other_language
 from bot.engine.query import Turn
 from bot.engine.service import NOT_FOUND, Answer, QuestionError
 from bot.store import BUNDLED, AnswerRecord, StoreError
@@ -161,6 +162,8 @@ class AskCog(commands.Cog):
             lines.append("*edited*: this answers the edited question.")
         if result.followed:
             lines.append(f"Following up on “{quote(clip(result.followed, 200))}”.")
+        if result.answer is None and (language := other_language(result.question)):
+            lines.append(f"The documents are searched in English; this question looks like {language}.")
         if unanswered:
             others = "the other one" if unanswered == 1 else f"the other {unanswered}"
             lines.append(f"You asked {unanswered + 1} questions; this answers the first. Ask {others} on its own.")
@@ -348,6 +351,7 @@ class AskCog(commands.Cog):
             result, guild_id=interaction.guild_id, channel_id=interaction.channel_id or 0, asker_id=interaction.user.id
         )
         sent = await interaction.followup.send(
+            self.notes(result) or discord.utils.MISSING,
             embed=answer_embed(result, per_page=SOURCES_PER_PAGE),
             view=answer_view(answer_id, result),
             allowed_mentions=NO_PINGS,

@@ -135,3 +135,12 @@ async def test_a_reply_is_answered_in_the_conversation_and_says_what_it_followed
     await server.member.send(server.channel, "why did the ferry service reopen?", reply_to=third)
     new_subject = server.channel.last_message
     assert "harbour repairs" in new_subject.embeds[0].description and not new_subject.content
+
+
+async def test_a_question_in_another_language_says_the_documents_are_in_english(simcord_env, server):
+    spanish = await server.member.slash(server.channel, "ask", question="¿Por qué se cancelaron las conversaciones?")
+    assert spanish.response.content == "The documents are searched in English; this question looks like Spanish."
+    chinese = await server.member.slash(server.channel, "ask", question="为什么会谈被取消？")
+    assert chinese.response.content == "The documents are searched in English; this question looks like another language."
+    english = await server.member.slash(server.channel, "ask", question="What is the weather in Paris?")
+    assert english.response.content == ""  # an English question the documents do not answer: no such note
