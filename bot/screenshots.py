@@ -116,6 +116,13 @@ async def answer_scene(w: World) -> tuple[Any, Any]:
     return w.member, w.channel.last_message
 
 
+async def followup_scene(w: World) -> tuple[Any, Any]:
+    """A reply to the bot's answer is asked in that answer's conversation."""
+    answer = w.channel.last_message  # the answer scene's reply
+    await w.member.send(w.channel, "and what did the U.S. affirm?", reply_to=answer)
+    return w.member, w.channel.last_message
+
+
 async def abstention_scene(w: World) -> tuple[Any, Any]:
     result = await w.member.slash(w.channel, "ask", question="What did the talks decide about Paris?")
     return w.member, result
@@ -136,8 +143,11 @@ async def documents_scene(w: World) -> tuple[Any, Any]:
     return w.member, await w.member.slash(w.channel, "documents")
 
 
+CHANNEL_SCENES = {"followup.png"}  # shown with the messages before them, as the channel reads
+
 SCENES: list[tuple[str, Callable[[World], Awaitable[tuple[Any, Any]]]]] = [
     ("answer.png", answer_scene),
+    ("followup.png", followup_scene),  # replies to the answer above
     ("abstention.png", abstention_scene),
     ("search.png", search_scene),
     ("corpus-add.png", corpus_add_scene),
@@ -156,7 +166,12 @@ async def capture_scenes(directory: Path, settings: Settings | None = None) -> l
             for name, scene in SCENES:
                 viewer, target = await scene(w)
                 path = directory / name
-                capture = await preview.screenshot(path, viewer=viewer, target=target, mode="surface")
+                if name in CHANNEL_SCENES:
+                    capture = await preview.screenshot(
+                        path, viewer=viewer, target=target, mode="viewport", layout="channel", viewport=(WIDTH, 1100)
+                    )
+                else:
+                    capture = await preview.screenshot(path, viewer=viewer, target=target, mode="surface")
                 if not capture.ready:
                     raise RuntimeError(f"{name}: the preview was not ready: {capture.diagnostics}")
                 written.append(path)
