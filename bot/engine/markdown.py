@@ -55,6 +55,10 @@ def markdown_to_text(text: str) -> str:
             prefix = "#" * int(token.tag[1]) + " "
         elif kind == "list_item_open":
             prefix = f"{token.info}{token.markup} " if token.markup in (".", ")") else "\u2022 "
+        elif kind == "list_item_close" and prefix:
+            if prefix[0].isdigit():  # an empty numbered item ("09."): its number is all it says
+                blocks.append(prefix.strip())
+            prefix = ""
         elif kind == "tr_open":
             row = []
         elif kind == "tr_close" and row is not None:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from bot.engine.analyzer import analyze
 from bot.engine.documents import DocumentError, ParsedDocument, parse_text
 from bot.engine.ingest import extract_text
+from test_documents import MINUTES
 from test_ingest_formats import minimal_pdf  # tests/ is no package: CI imports the installed bot, not the tree
 
 LIMIT = 5_000_000
@@ -39,14 +40,6 @@ def read(data: bytes, filename: str) -> ParsedDocument:
 
 
 # -- the cases from the issue ----------------------------------------------------------------
-
-MINUTES = (
-    "Board Minutes\n"
-    "The board met on Monday and agreed that the annual\n"
-    "picnic will be held in the park on June 3 because\n"
-    "the hall is being repainted this summer.\n"
-    "Members should bring their own chairs\n"
-)
 
 
 async def test_wrapped_minutes_are_found_and_quoted_in_whole_sentences(engine):
