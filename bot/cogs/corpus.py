@@ -27,7 +27,7 @@ from bot.cogs.lookup import document_choices
 from bot.embeds import NO_PINGS, clip, quote
 from bot.engine.ingest import TEXT_SUFFIXES
 from bot.engine.markdown import markdown_to_text
-from bot.store import DocumentRecord, DuplicateDocument
+from bot.store import DocumentRecord, DuplicateDocument, StoreError
 from bot.tree import NotAdmin, UserFacingError
 
 if TYPE_CHECKING:
@@ -52,6 +52,41 @@ async def ensure_admin(bot: TalksBot, interaction: discord.Interaction) -> None:
     if role_id is not None and any(role.id == role_id for role in member.roles):
         return
     raise NotAdmin()
+
+
+class HideBundled(discord.ui.DynamicItem[discord.ui.Button], template=r"talks:bundled-off:(?P<guild>[0-9]{1,20})"):
+    """"Hide the bundled article here" under the confirmation of a server's first own document."""
+
+    def __init__(self, guild_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Hide the bundled article here",
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"talks:bundled-off:{guild_id}",
+            )
+        )
+        self.guild_id = guild_id
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item, match: re.Match[str], /):
+        return cls(int(match["guild"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        bot: TalksBot = interaction.client  # type: ignore[assignment]
+        try:
+            if interaction.guild_id != self.guild_id:
+                raise app_commands.NoPrivateMessage()
+            await ensure_admin(bot, interaction)
+            await bot.engine.set_bundled_shown(self.guild_id, False)
+        except (app_commands.AppCommandError, StoreError) as error:
+            await bot.tree.on_error(interaction, error)  # type: ignore[arg-type]  (it explains both)
+            return
+        await interaction.response.send_message(
+            "Answers here now come only from this server's documents; `/corpus bundled on` shows the bundled "
+            "article again.",
+            ephemeral=True,
+            allowed_mentions=NO_PINGS,
+        )
 
 
 @contextmanager
@@ -122,7 +157,7 @@ class PasteModal(AdminModal, title="Add a document"):
     async def on_submit(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)  # errors stay private too
         record = await self.cog.add_text(interaction, str(self.text), title=str(self.doc_title))
-        await interaction.followup.send(await self.cog.added_message(record), allowed_mentions=NO_PINGS)
+        await self.cog.send_added(interaction, record)
 
 
 class MessageModal(AdminModal, title="Add a message to the documents"):
@@ -147,7 +182,7 @@ class MessageModal(AdminModal, title="Add a message to the documents"):
         await interaction.response.defer(ephemeral=True, thinking=True)  # errors stay private too
         title = str(self.doc_title).strip() or None
         record = await self.cog.add_message_text(interaction, self.message, self.files, title)
-        await interaction.followup.send(await self.cog.added_message(record), allowed_mentions=NO_PINGS)
+        await self.cog.send_added(interaction, record)
 
 
 def _automatic_title(message: discord.Message) -> str:
@@ -210,6 +245,7 @@ class CorpusCog(commands.GroupCog, group_name="corpus", group_description="Manag
 
     async def cog_load(self) -> None:
         self.bot.tree.add_command(self.add_to_corpus_menu)
+        self.bot.add_dynamic_items(HideBundled)  # works on confirmations sent before a restart too
 
     async def cog_unload(self) -> None:
         self.bot.tree.remove_command(self.add_to_corpus_menu.name, type=self.add_to_corpus_menu.type)
@@ -244,6 +280,17 @@ class CorpusCog(commands.GroupCog, group_name="corpus", group_description="Manag
         return await self.add_text(
             interaction, "\n\n".join(parts), title=title, filename=filename, url=message.jump_url
         )
+
+    async def send_added(self, interaction: discord.Interaction, record: DocumentRecord) -> None:
+        """The confirmation; for a server's first own document, with a button to hide the bundled
+        article (a garden club's server need not quote the Pentagon)."""
+        engine = self.bot.engine
+        own = [d for d in await engine.documents(record.guild_id) if d.guild_id == record.guild_id]
+        view = discord.utils.MISSING
+        if len(own) == 1 and engine.shows_bundled(record.guild_id):
+            view = discord.ui.View(timeout=None)
+            view.add_item(HideBundled(record.guild_id))
+        await interaction.followup.send(await self.added_message(record), view=view, allowed_mentions=NO_PINGS)
 
     async def added_message(self, record: DocumentRecord) -> str:
         """The confirmation, with the first passage as members will see it quoted: a bad parse
@@ -287,7 +334,7 @@ class CorpusCog(commands.GroupCog, group_name="corpus", group_description="Manag
                     date=date,
                     url=url,
                 )
-        await interaction.followup.send(await self.added_message(record), allowed_mentions=NO_PINGS)
+        await self.send_added(interaction, record)
 
     @app_commands.command(name="paste", description="Add a document by pasting its text")
     async def paste(self, interaction: discord.Interaction) -> None:

@@ -299,3 +299,16 @@ async def test_bundled_off_hides_the_article_in_that_server_only(simcord_env, se
     assert "again" in on.response.content
     back = await server.member.slash(server.channel, "ask", question="why were talks cancelled?")
     assert "abruptly halted" in back.response.embeds[0].description
+
+
+async def test_the_first_own_document_offers_to_hide_the_bundled_article(simcord_env, server):
+    garden = b"Garden rules\n\nWater your plot in the early morning, before the sun is high.\n"
+    added = await server.admin.slash(server.channel, "corpus add", file=("garden.txt", garden))
+    labels = [c["label"] for row in added.response.components for c in row["components"]]
+    assert labels == ["Hide the bundled article here"]
+    hidden = await server.admin.click(added.response, label="Hide the bundled article here")
+    assert hidden.ephemeral and "only from this server's documents" in hidden.response.content
+    asked = await server.member.slash(server.channel, "ask", question="why were talks cancelled?")
+    assert "abruptly halted" not in str(asked.response.embeds[0].to_dict())
+    second = await server.admin.slash(server.channel, "corpus add", file=("tools.txt", b"Tools\n\nReturn the hoes by dusk.\n"))
+    assert second.response.components == []  # only the first document offers it
