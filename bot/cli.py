@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import sqlite3
 import sys
 from collections.abc import Awaitable, Callable
@@ -18,6 +19,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from bot.console import CommandError
+from bot.engine.answer import shorten
 from bot.engine.documents import DocumentError
 from bot.engine.service import Answer, Engine, QuestionError, Source, UnknownDocument
 from bot.settings import Settings
@@ -74,12 +76,27 @@ async def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     return await _with_engine(settings, work)
 
 
+_LINK = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")  # any scheme: ftp:// and file:// are refused by name
+
+
 async def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
     if len(args.files) > 1 and args.title:
         raise CommandError("--title names one document: add the files one at a time")
+    if args.url and any(_LINK.match(name) for name in args.files):
+        raise CommandError("--url is the source of a file; a link is its own source")
 
     async def work(engine: Engine) -> int:
         for name in args.files:
+            if _LINK.match(name):
+                try:
+                    record = await engine.add_url(
+                        name, guild_id=args.guild or BUNDLED, added_by="cli", title=args.title, date=args.date
+                    )
+                except DuplicateDocument as exc:
+                    print(f"{name}: {exc}; not added again")
+                    continue
+                print(f"added #{record.id} {record.title!r} ({record.passages} passages) from {record.url}")
+                continue
             path = Path(name)
             try:
                 if path.stat().st_size > settings.max_upload_bytes:  # before reading it all
@@ -140,6 +157,47 @@ async def cmd_docs(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"#{d.id:<4} {d.date or '':10}  {d.passages:4} passages  {scope:20}  {d.title}")
             if not docs:
                 print("No documents.")
+        return 0
+
+    return await _with_engine(settings, work)
+
+
+async def cmd_gaps(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(engine: Engine) -> int:
+        rows = []
+        for gap in await engine.gaps(args.guild):
+            closest = [
+                {"doc_id": p.doc_id, "title": p.title, "paragraph": p.paragraph, "snippet": shorten(p.text, 200)}
+                for p in await engine.gap_passages(gap)
+            ]
+            rows.append(
+                {"question": gap.question, "count": gap.count, "last_asked": gap.last_asked, "closest": closest}
+                | ({} if args.guild is not None else {"guild_id": gap.guild_id})
+            )
+        if args.json:
+            print(json.dumps(rows, ensure_ascii=False))
+        elif not rows:
+            print("No unanswered questions.")
+        for row in [] if args.json else rows:
+            where = f"  server {row['guild_id']}" if "guild_id" in row else ""
+            print(f"{row['count']:>3}x  last asked {row['last_asked'][:16]}{where}  {row['question']}")
+            for c in row["closest"]:
+                print(f"       closest: #{c['doc_id']} {c['title']}, para {c['paragraph']}")
+        return 0
+
+    return await _with_engine(settings, work)
+
+
+async def cmd_teach(args: argparse.Namespace, settings: Settings) -> int:
+    reference, _, paragraph = args.passage.rpartition(":")
+    if not reference or not paragraph.isdigit():
+        raise CommandError("--passage is DOC:PARAGRAPH, e.g. 1:3 or '#1:3' or 'Harbor Notes:2'")
+    guild_id = args.guild or BUNDLED
+
+    async def work(engine: Engine) -> int:
+        record = await engine.teach_paragraph(guild_id, args.question, reference, int(paragraph), taught_by="cli")
+        [(_, passage)] = [(r, p) for r, p in await engine.taught(guild_id) if r.id == record.id]
+        print(f"taught {_scope(guild_id)}: {record.question!r} is answered from #{passage.doc_id} {passage.title!r}, para {passage.paragraph}")
         return 0
 
     return await _with_engine(settings, work)
@@ -257,8 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--guild", type=int, help="search as this server sees the documents")
     search.set_defaults(handler=cmd_search)
 
-    add = command("add", help="add documents (text, Markdown, HTML, PDF)")
-    add.add_argument("files", nargs="+", metavar="FILE")
+    add = command("add", help="add documents: files (text, Markdown, HTML, PDF) or links to pages")
+    add.add_argument("files", nargs="+", metavar="FILE_OR_URL")
     add.add_argument("--title")
     add.add_argument("--date", help="YYYY-MM-DD")
     add.add_argument("--url", help="the source URL")
@@ -296,6 +354,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--guild", type=_guild_id, help="put the documents in this server (default: the server each line names)"
     )
     import_.set_defaults(handler=cmd_import)
+
+    gaps = command(
+        "gaps", help="questions a server asked that the documents did not answer (and Not helpful votes)"
+    )
+    gaps.add_argument("--guild", type=_guild_id, help="only this server's (default: every server's)")
+    gaps.add_argument("--json", action="store_true", help="a list of {question, count, last_asked, closest}")
+    gaps.set_defaults(handler=cmd_gaps)
+
+    teach = command(
+        "teach",
+        help="answer a question (and close variants) from a chosen passage",
+        description="Answer QUESTION, and questions worded closely like it, from paragraph PARAGRAPH of "
+        "document DOC (an id like 3 or #3, or a title), in one server (default: guild 0, questions "
+        "asked without a server). Closes the question's gap.",
+    )
+    teach.add_argument("question", metavar="QUESTION")
+    teach.add_argument("--passage", required=True, metavar="DOC:PARAGRAPH")
+    teach.add_argument("--guild", type=_guild_id, help="the server taught (default: 0, questions without a server)")
+    teach.set_defaults(handler=cmd_teach)
 
     run = command("run", help="run the Discord bot (needs DISCORD_TOKEN)")
     run.set_defaults(handler=cmd_run)

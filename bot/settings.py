@@ -108,3 +108,11 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.startswith(("postgresql://", "postgres://")):
             return Path(value)
         return value
+
+    # Adding by link (bot/engine/fetch.py): private and loopback addresses only for tests and
+    # intranet deployments; link-local (cloud metadata) stays refused even then.
+    allow_private_urls: bool = False
+    fetch_timeout_s: float = Field(default=15.0, gt=0, le=120, description="the whole fetch, redirects included")
+
+    # Questions the documents did not answer, kept for /corpus gaps.
+    gaps_days: int = Field(default=30, ge=1, le=3650)

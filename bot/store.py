@@ -165,6 +165,30 @@ MIGRATIONS: tuple[Migration, ...] = (
         "CREATE INDEX answers_question_message ON answers(question_message_id)",
         "ALTER TABLE guild_settings ADD COLUMN bundled INTEGER NOT NULL DEFAULT 1",
     ),
+    # 6: questions a server's documents did not answer (gaps), and questions admins taught
+    (
+        """CREATE TABLE gaps (
+            id INTEGER PRIMARY KEY,
+            guild_id INTEGER NOT NULL,
+            question TEXT NOT NULL,
+            terms TEXT NOT NULL,
+            asked_at TEXT NOT NULL,
+            closest TEXT NOT NULL,
+            vote_key TEXT
+        )""",
+        "CREATE INDEX gaps_guild ON gaps(guild_id, terms)",
+        "CREATE UNIQUE INDEX gaps_vote ON gaps(guild_id, vote_key)",
+        """CREATE TABLE taught (
+            id INTEGER PRIMARY KEY,
+            guild_id INTEGER NOT NULL,
+            question TEXT NOT NULL,
+            terms TEXT NOT NULL,
+            passage_id INTEGER NOT NULL REFERENCES passages(id) ON DELETE CASCADE,
+            taught_by TEXT NOT NULL,
+            taught_at TEXT NOT NULL
+        )""",
+        "CREATE UNIQUE INDEX taught_guild_terms ON taught(guild_id, terms)",
+    ),
 )
 
 
@@ -241,6 +265,31 @@ class Change:
     doc_id: int
     guild_id: int
     action: str  # "add" or "remove"
+
+
+@dataclass(frozen=True, slots=True)
+class GapRecord:
+    """One question a server's documents did not answer (or whose answer was voted not helpful)."""
+
+    id: int
+    guild_id: int
+    question: str
+    terms: str  # the analyzed terms, distinct and sorted, space-separated: what groups variants
+    asked_at: str
+    closest: tuple[int, ...]  # passage ids, best first
+
+
+@dataclass(frozen=True, slots=True)
+class TaughtRecord:
+    """A question an admin answered with a passage, for one server."""
+
+    id: int
+    guild_id: int
+    question: str
+    terms: str
+    passage_id: int
+    taught_by: str
+    taught_at: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -761,6 +810,74 @@ class Store:
             (question_message_id,),
         )
         return AnswerRecord(*row) if row else None
+
+    # -- gaps and taught questions ---------------------------------------------------------
+
+    async def record_gap(
+        self,
+        guild_id: int,
+        question: str,
+        terms: str,
+        closest: Sequence[int],
+        *,
+        vote_key: str | None = None,
+        at: str | None = None,
+    ) -> None:
+        """One unanswered question. A vote (``vote_key``) is recorded once however often it is cast."""
+        await self._write(
+            "INSERT INTO gaps (guild_id, question, terms, asked_at, closest, vote_key) VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
+            (guild_id, question, terms, at or _now(), " ".join(map(str, closest)), vote_key),
+        )
+
+    async def gaps(self, guild_id: int | None) -> list[GapRecord]:
+        """A server's gaps (every server's for None), oldest first."""
+        columns = "id, guild_id, question, terms, asked_at, closest"
+        if guild_id is None:
+            rows = await self._all(f"SELECT {columns} FROM gaps ORDER BY id")
+        else:
+            rows = await self._all(f"SELECT {columns} FROM gaps WHERE guild_id = ? ORDER BY id", (guild_id,))
+        return [GapRecord(*row[:5], tuple(int(p) for p in row[5].split())) for row in rows]
+
+    async def forget_gaps(self, guild_id: int, terms: str) -> int:
+        """Close a gap (taught or dismissed): every question of the server analyzing to ``terms``."""
+        before = await self._one("SELECT COUNT(*) FROM gaps WHERE guild_id = ? AND terms = ?", (guild_id, terms))
+        await self._write("DELETE FROM gaps WHERE guild_id = ? AND terms = ?", (guild_id, terms))
+        return before[0] if before else 0
+
+    async def expire_gaps(self, older_than: str) -> None:
+        await self._write("DELETE FROM gaps WHERE asked_at < ?", (older_than,))
+
+    async def teach(self, guild_id: int, question: str, terms: str, passage_id: int, *, taught_by: str) -> TaughtRecord:
+        """Store a taught question (teaching the same terms again replaces the passage)."""
+        at = _now()
+        await self._write(
+            "INSERT INTO taught (guild_id, question, terms, passage_id, taught_by, taught_at) VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT(guild_id, terms) DO UPDATE SET question = excluded.question,"
+            " passage_id = excluded.passage_id, taught_by = excluded.taught_by, taught_at = excluded.taught_at",
+            (guild_id, question, terms, passage_id, taught_by, at),
+        )
+        row = await self._one(
+            "SELECT id, guild_id, question, terms, passage_id, taught_by, taught_at FROM taught"
+            " WHERE guild_id = ? AND terms = ?",
+            (guild_id, terms),
+        )
+        return TaughtRecord(*row)
+
+    async def taught(self, guild_id: int) -> list[TaughtRecord]:
+        rows = await self._all(
+            "SELECT id, guild_id, question, terms, passage_id, taught_by, taught_at FROM taught"
+            " WHERE guild_id = ? ORDER BY id",
+            (guild_id,),
+        )
+        return [TaughtRecord(*row) for row in rows]
+
+    async def unteach(self, guild_id: int, taught_id: int) -> bool:
+        row = await self._one("SELECT id FROM taught WHERE id = ? AND guild_id = ?", (taught_id, guild_id))
+        if row is None:
+            return False
+        await self._write("DELETE FROM taught WHERE id = ? AND guild_id = ?", (taught_id, guild_id))
+        return True
 
     async def get_value(self, key: str) -> str | None:
         row = await self._one("SELECT value FROM kv WHERE key = ?", (key,))

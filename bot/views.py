@@ -283,6 +283,8 @@ class Vote(_AnswerItem, discord.ui.DynamicItem[discord.ui.Button], template=r"ta
         bot: TalksBot = interaction.client  # type: ignore[assignment]
         message_id = interaction.message.id if interaction.message else record.message_id or 0
         text = await record_vote(bot, message_id, interaction.user.id, answer.question, self.helpful)
+        if not self.helpful:  # the question becomes a gap its admins see in /corpus gaps
+            await bot.engine.record_not_helpful(answer, interaction.guild_id, message_id=message_id, user_id=interaction.user.id)
         await _say(interaction, text)
 
 

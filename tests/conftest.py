@@ -117,3 +117,118 @@ def article_text() -> str:
 @pytest.fixture(scope="session")
 def dev_questions() -> dict:
     return json.loads((FIXTURES / "talks-dev.json").read_text("utf-8"))
+
+
+# -- a news site on 127.0.0.1, for adding by link -------------------------------------------------
+
+NEWS_PAGE = FIXTURES / "news-page.html"
+
+
+class NewsSite:
+    """A real HTTP server on 127.0.0.1 in a thread: the page, redirects, an endless and a slow body.
+
+    ``requests`` lists the paths asked for; ``sent`` counts the bytes each endless body got out.
+    """
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        site = self
+        self.requests: list[str] = []
+        self.sent: dict[str, int] = {}
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:  # quiet test output
+                pass
+
+            def do_GET(self) -> None:
+                site.requests.append(self.path)
+                route = site.routes.get(self.path.split("?")[0])
+                if route is None:
+                    self.send_error(404)
+                    return
+                try:
+                    route(self)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client stopped reading: what the size and time limits do
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.routes = {
+            "/news/ferry": lambda h: self._send(h, NEWS_PAGE.read_bytes(), "text/html; charset=utf-8"),
+            "/photo.png": lambda h: self._send(h, b"\x89PNG\r\n\x1a\n" + b"\x00" * 100, "image/png"),
+            "/to-metadata": lambda h: self._redirect(h, "http://169.254.169.254/latest/meta-data/"),
+            "/to-mapped-loopback": lambda h: self._redirect(h, f"http://[::ffff:127.0.0.1]:{self.port}/news/ferry"),
+            "/to-internal-name": lambda h: self._redirect(h, "http://internal.example/admin"),
+            "/to-news": lambda h: self._redirect(h, "/news/ferry"),
+            "/loop": lambda h: self._redirect(h, "/loop"),
+            "/endless": self._endless,
+            "/declared-huge": self._declared_huge,
+            "/slow": self._slow,
+        }
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def _send(handler, body: bytes, content_type: str) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", content_type)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    @staticmethod
+    def _redirect(handler, location: str) -> None:
+        handler.send_response(302)
+        handler.send_header("Location", location)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    def _endless(self, handler) -> None:
+        """An HTML body with no declared length that never ends (stops at 200 MB, or when cut off)."""
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/html")
+        handler.end_headers()
+        chunk = b"<p>" + b"filler words " * 5000 + b"</p>\n"
+        self.sent["/endless"] = 0
+        while self.sent["/endless"] < 200_000_000:
+            handler.wfile.write(chunk)
+            self.sent["/endless"] += len(chunk)
+
+    @staticmethod
+    def _declared_huge(handler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/html")
+        handler.send_header("Content-Length", "900000000")
+        handler.end_headers()
+        handler.wfile.write(b"<p>just the start</p>")
+
+    def _slow(self, handler) -> None:
+        """A page that trickles one byte every 0.2 s for a minute."""
+        import time
+
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/html")
+        handler.end_headers()
+        self.sent["/slow"] = 0
+        for _ in range(300):
+            handler.wfile.write(b" ")
+            handler.wfile.flush()
+            self.sent["/slow"] += 1
+            time.sleep(0.2)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def news_site():
+    site = NewsSite()
+    try:
+        yield site
+    finally:
+        site.close()

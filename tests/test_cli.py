@@ -284,3 +284,69 @@ def test_remove_by_a_missing_number_removes_nothing(run, tmp_path):
     assert_one_line_error(run("remove", "7"), "No document #7 (see talksbot docs)")  # "7" is in "2017"
     assert_one_line_error(run("remove", "²"), "No document titled “²”")  # not an ASCII number: a title
     assert len(json.loads(run("docs", "--json").stdout)) == 2
+
+
+# -- adding by link ---------------------------------------------------------------------------
+
+PRIVATE_OK = {"TALKSBOT_ALLOW_PRIVATE_URLS": "1"}
+FERRY_TITLE = "Harbor City Ferry Service Suspended After Typhoon"
+
+
+def test_add_a_news_page_by_its_link(run, news_site):
+    added = run("add", f"{news_site.base}/news/ferry", "--guild", "77", extra_env=PRIVATE_OK)
+    assert added.returncode == 0, added.stderr
+    assert f"'{FERRY_TITLE}'" in added.stdout and "https://coastal-ledger.example/news/2024/03/ferry-suspended" in added.stdout
+    [doc] = [d for d in json.loads(run("docs", "--json").stdout) if d["guild_id"] == 77]
+    assert (doc["title"], doc["date"]) == (FERRY_TITLE, "2024-03-14")
+    answer = json.loads(run("ask", "How long will the pier repairs take?", "--guild", "77", "--json").stdout)
+    assert "about six weeks" in answer["answer"] and answer["sources"][0]["title"] == FERRY_TITLE
+    for word in ("zeppelins", "trampoline", "accordion"):  # menu, cookie banner, footer
+        found = json.loads(run("search", word, "--guild", "77", "--json").stdout)
+        assert found["results"] == [], word
+
+
+def test_a_local_link_is_refused_without_the_setting_and_nothing_is_added(run, news_site):
+    before = run("docs", "--json").stdout
+    assert_one_line_error(
+        run("add", f"{news_site.base}/news/ferry", "--guild", "77"), "refused: 127.0.0.1 is a loopback address"
+    )
+    assert_one_line_error(
+        run("add", "http://169.254.169.254/latest/meta-data/", extra_env=PRIVATE_OK), "link-local"
+    )
+    assert_one_line_error(run("add", "file:///etc/passwd"), "only http:// and https://", "not file")
+    assert_one_line_error(run("add", "ftp://files.example/a.txt"), "not ftp")
+    assert run("docs", "--json").stdout == before
+    assert news_site.requests == []
+
+
+# -- gaps and teaching --------------------------------------------------------------------------
+
+
+def test_gaps_and_teaching_loop(run):
+    question = "Who represented the Chinese side?"
+    for wording in (question, "who represented the chinese side"):
+        asked = json.loads(run("ask", wording, "--guild", "5", "--json").stdout)
+        assert asked["answer"] is None
+    assert json.loads(run("ask", question, "--json").stdout)["answer"] is None  # no server: no gap
+    [gap] = json.loads(run("gaps", "--guild", "5", "--json").stdout)
+    assert (gap["question"], gap["count"]) == ("who represented the chinese side", 2)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", gap["last_asked"])
+    assert gap["closest"] and all(c["title"] == TITLE for c in gap["closest"])
+    assert json.loads(run("gaps", "--guild", "6", "--json").stdout) == []
+    taught = run("teach", question, "--passage", "#1:1", "--guild", "5")
+    assert taught.returncode == 0, taught.stderr
+    assert "server 5" in taught.stdout and "para 1" in taught.stdout
+    for wording in (question, "Who represented the Chinese side at the talks?"):
+        answer = json.loads(run("ask", wording, "--guild", "5", "--json").stdout)
+        assert "Michael Chase and China’s Maj. Gen. Song Yanchao" in answer["answer"], wording
+        assert answer["sources"][0]["paragraph"] == 1 and answer["taught"] == question
+    assert json.loads(run("ask", question, "--guild", "6", "--json").stdout)["answer"] is None
+    assert json.loads(run("gaps", "--guild", "5", "--json").stdout) == []  # the gap was closed
+    listed = run("gaps").stdout
+    assert "server 6" in listed and "Who represented the Chinese side?" in listed
+
+
+def test_teach_refuses_a_bad_passage_in_one_line(run):
+    assert_one_line_error(run("teach", "Who led?", "--passage", "1", "--guild", "5"), "DOC:PARAGRAPH")
+    assert_one_line_error(run("teach", "Who led?", "--passage", "1:99", "--guild", "5"), "has no paragraph 99")
+    assert_one_line_error(run("teach", "Who led?", "--passage", "Nonexistent title:1", "--guild", "5"), "No document titled")

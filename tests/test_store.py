@@ -39,7 +39,7 @@ def pragma(path, name):
 
 async def test_migrations_set_user_version(tmp_path):
     store = await Store.open(tmp_path / "s.db")
-    assert await store.schema_version() == len(MIGRATIONS) == 5
+    assert await store.schema_version() == len(MIGRATIONS) == 6
     await store.close()
     assert pragma(tmp_path / "s.db", "user_version") == len(MIGRATIONS)
 

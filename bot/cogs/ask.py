@@ -31,7 +31,8 @@ HELP = (
     "- Mention me with a question, or reply to one of my answers to follow up on it.\n"
     "- In DMs I search only the bundled article; ask in your server for its documents.\n"
     "- `/ask` a question, `/search` for passages, `/source` to read a paragraph, `/documents` to list them.\n"
-    "- Server admins: `/corpus add`, `/corpus paste`, `/corpus remove`, `/corpus channel`, `/corpus bundled`."
+    "- Server admins: `/corpus add` (a file or a link), `/corpus paste`, `/corpus remove`, `/corpus channel`, "
+    "`/corpus bundled`, `/corpus gaps` (what members could not get answered), `/corpus links`."
 )
 NOT_FOUND_IN_DMS = (
     "I couldn't find an answer to that in the bundled article. In DMs I search only the bundled "

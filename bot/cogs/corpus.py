@@ -1,5 +1,5 @@
-"""Server admins manage the documents: /corpus add | paste | remove | channel | role | log,
-and the message menu "Add to corpus".
+"""Server admins manage the documents: /corpus add | paste | remove | channel | role | log |
+gaps | links, and the message menu "Add to corpus".
 
 Discord hides these from members without Manage Server (default permissions), but server owners
 can change that in their settings, so every command checks again here (``ensure_admin``).
@@ -28,6 +28,7 @@ from bot.embeds import NO_PINGS, clip, quote
 from bot.engine.ingest import TEXT_SUFFIXES
 from bot.engine.markdown import markdown_to_text
 from bot.store import DocumentRecord, DuplicateDocument, StoreError
+from bot.teaching_views import GapsView, LinksView
 from bot.tree import NotAdmin, UserFacingError
 
 if TYPE_CHECKING:
@@ -305,35 +306,47 @@ class CorpusCog(commands.GroupCog, group_name="corpus", group_description="Manag
 
     # -- commands ----------------------------------------------------------------------------
 
-    @app_commands.command(name="add", description="Add a document from a file (text, Markdown, HTML, PDF)")
+    @app_commands.command(name="add", description="Add a document from a file (text, Markdown, HTML, PDF) or a link")
     @app_commands.describe(
-        file="The document", title="Its title (default: from the file)", date="Its date, YYYY-MM-DD", url="Where it comes from"
+        file="The document (or give only url)",
+        url="A news page's link: its main text is added. With a file: where the file comes from",
+        title="Its title (default: from the page or file)",
+        date="Its date, YYYY-MM-DD (default: from the page)",
     )
     async def add(
         self,
         interaction: discord.Interaction,
-        file: discord.Attachment,
+        file: discord.Attachment | None = None,
+        url: app_commands.Range[str, 1, 2000] | None = None,
         title: app_commands.Range[str, 1, 200] | None = None,
         date: app_commands.Range[str, 10, 10] | None = None,
-        url: app_commands.Range[str, 1, 500] | None = None,
     ) -> None:
+        if file is None and url is None:
+            raise UserFacingError("Give a `file` (an upload) or a `url` (a link to a page).")
         limit = self.bot.settings.max_upload_bytes
-        if file.size > limit:  # refuse before downloading anything
+        if file is not None and file.size > limit:  # refuse before downloading anything
             raise UserFacingError(f"{quote(file.filename)} is larger than the limit of {limit // 1000:,} kB.")
         assert interaction.guild_id is not None
         with self.uploads.place(interaction.guild_id):
             await interaction.response.defer(ephemeral=True, thinking=True)  # errors stay private too
-            data = await file.read()
+            added_by = str(interaction.user.id)
             with _duplicate_is_user_facing():
-                record = await self.bot.engine.add_file(
-                    data,
-                    file.filename,
-                    guild_id=interaction.guild_id,
-                    added_by=str(interaction.user.id),
-                    title=title,
-                    date=date,
-                    url=url,
-                )
+                if file is None:
+                    assert url is not None
+                    record = await self.bot.engine.add_url(
+                        url, guild_id=interaction.guild_id, added_by=added_by, title=title, date=date
+                    )
+                else:  # a file, and its source URL if given (nothing is fetched)
+                    data = await file.read()
+                    record = await self.bot.engine.add_file(
+                        data,
+                        file.filename,
+                        guild_id=interaction.guild_id,
+                        added_by=added_by,
+                        title=title,
+                        date=date,
+                        url=url,
+                    )
         await self.send_added(interaction, record)
 
     @app_commands.command(name="paste", description="Add a document by pasting its text")
@@ -435,6 +448,23 @@ class CorpusCog(commands.GroupCog, group_name="corpus", group_description="Manag
         await interaction.response.send_message(
             clip("\n".join(lines) or "Nothing added or removed yet.", 2000), ephemeral=True, allowed_mentions=NO_PINGS
         )
+
+    @app_commands.command(name="gaps", description="Questions members asked that the documents did not answer")
+    async def gaps(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None
+        gaps = await self.bot.engine.gaps(interaction.guild_id)
+        view = GapsView(self.bot.engine, interaction.guild_id, self._check_admin, gaps)
+        await interaction.response.send_message(embed=view.embed(), view=view, ephemeral=True, allowed_mentions=NO_PINGS)
+
+    @app_commands.command(name="links", description="Questions answered from a passage an admin chose")
+    async def links(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None
+        taught = await self.bot.engine.taught(interaction.guild_id)
+        view = LinksView(self.bot.engine, interaction.guild_id, self._check_admin, taught)
+        await interaction.response.send_message(embed=view.embed(), view=view, ephemeral=True, allowed_mentions=NO_PINGS)
+
+    async def _check_admin(self, interaction: discord.Interaction) -> None:
+        await ensure_admin(self.bot, interaction)
 
     async def add_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """Message menu "Add to corpus": the message's text and text files, with its link as source;

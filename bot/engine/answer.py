@@ -109,3 +109,27 @@ def shorten(text: str, limit: int) -> str:
         return text
     cut = text[: limit - 1].rsplit(" ", 1)[0]
     return cut + "…"
+
+
+def taught_sentence(
+    query: Query, terms: Sequence[str], key: int, text: str, weight: Callable[[str], float]
+) -> ScoredSentence | None:
+    """The sentence to quote from a passage an admin chose for this question.
+
+    The admin said the passage answers, so a sentence needs no question term here: what the
+    question asks for (a name for "who", a date for "when", a cause for "why") counts as much as
+    all its terms, then the share of its terms; the first sentence on a tie.
+    """
+    sentences = [s for s in split_sentences(text) if s.text.strip()]
+    if not sentences:
+        return None
+    wanted = {term: weight(term) for term in set(terms)}
+    total = sum(wanted.values()) or 1.0
+    cue = _CUES.get(query.kind or "")
+    scored = []
+    for sentence in sentences:
+        matched = wanted.keys() & set(analyzer.analyze(sentence.text))
+        coverage = sum(wanted[t] for t in matched) / total
+        score = coverage + (1.0 if cue and cue.search(sentence.text) else 0.0)
+        scored.append(ScoredSentence(key, sentence, coverage, len(matched) / max(1, len(wanted)), score))
+    return max(scored, key=lambda s: (s.score, -s.sentence.start))

@@ -31,7 +31,10 @@ class UploadError(DocumentError):
 @dataclass(frozen=True, slots=True)
 class ExtractedText:
     text: str
-    title: str | None  # a title the format itself carries (HTML <title>, PDF metadata)
+    title: str | None  # a title the format itself carries (HTML og:title / <h1> / <title>, PDF metadata)
+    date: str | None = None  # YYYY-MM-DD, when the page says when it was published
+    url: str | None = None  # the page's canonical URL, when it names one
+    author: str | None = None
 
 
 def extract_text(data: bytes, filename: str, *, max_bytes: int) -> ExtractedText:
@@ -84,7 +87,72 @@ def _checked(text: str, filename: str) -> str:
     return text
 
 
+# Page chrome trafilatura's fallback may keep on a short page: never part of the article.
+_CHROME_XPATH = ["//nav", "//footer", "//aside", "//header//ul", "//*[contains(@id, 'cookie') or contains(@class, 'cookie')]"]
+
+
+# What marks a page as a site around an article: trafilatura's work is to cut those away.
+_SITE_CHROME = (
+    "nav, header, footer, aside, article, main, [role=navigation], [role=banner], [role=contentinfo],"
+    " [id*=cookie], [class*=cookie], [id*=comment], [class*=comment], [class*=related], [id*=menu], [class*=menu]"
+)
+_DECLARED_TITLE = 'title, meta[property="og:title"], meta[name="twitter:title"]'
+
+
 def _html_text(html: str, filename: str) -> ExtractedText:
+    """A web page's article and metadata with trafilatura: menus, cookie banners, footers,
+    related links and comments left out. A page with no site around its text (no navigation,
+    header, footer, article element...) is read whole, every paragraph kept."""
+    import trafilatura
+    from selectolax.lexbor import LexborHTMLParser
+
+    page = trafilatura.bare_extraction(
+        html,
+        with_metadata=True,
+        include_comments=False,
+        include_tables=True,
+        prune_xpath=_CHROME_XPATH,
+        # The page's own published date only: no guessing from the URL or today's date.
+        date_extraction_params={"extensive_search": False, "original_date": True},
+    )
+    if page is None:
+        return _html_every_block(html)
+    tree = LexborHTMLParser(html)
+    article = tree.css_first(_SITE_CHROME) is not None and page.body is not None and len(page.body) >= 2
+    if article:
+        text = "\n\n".join(p for p in _extracted_paragraphs(page.body) if p.strip())
+    else:
+        text = _html_every_block(html).text
+    # Without a declared title trafilatura guesses one from a heading; the text's first line is better.
+    declared = tree.head is not None and tree.head.css_first(_DECLARED_TITLE) is not None
+    canonical = page.url if page.url and page.url.startswith(("http://", "https://")) else None
+    return ExtractedText(text, page.title if declared else None, date=page.date, url=canonical, author=page.author)
+
+
+def _extracted_paragraphs(body) -> list[str]:
+    """trafilatura's article tree (head, p, list/item, table/row/cell, quote) as paragraphs, its
+    headings marked with ``#`` like the other HTML reader's, for documents.split_passages."""
+
+    def text(element) -> str:
+        return " ".join("".join(element.itertext()).split())
+
+    paragraphs = []
+    for element in body:
+        if element.tag == "head":
+            rend = element.get("rend") or ""
+            level = int(rend[1]) if len(rend) == 2 and rend[0] == "h" and rend[1].isdigit() else 2
+            paragraphs.append("#" * level + " " + text(element))
+        elif element.tag == "list":
+            paragraphs += [text(item) for item in element.iter("item")]
+        elif element.tag == "table":
+            paragraphs += [text(cell) for cell in element.iter("cell")]
+        else:
+            paragraphs.append(text(element))
+    return paragraphs
+
+
+def _html_every_block(html: str) -> ExtractedText:
+    """Every paragraph of the page but its scripts, navigation and footer (no article found)."""
     from selectolax.lexbor import LexborHTMLParser
 
     tree = LexborHTMLParser(html)

@@ -8,22 +8,36 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import importlib.resources
 import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.engine import analyzer, snapshot
-from bot.engine.answer import Candidate, ScoredSentence, best_sentences, context_of, shorten, snippet
+from bot.engine.answer import (
+    Candidate,
+    ScoredSentence,
+    best_sentences,
+    context_of,
+    shorten,
+    snippet,
+    taught_sentence,
+)
 from bot.engine.decide import decide
 from bot.engine.documents import DocumentError, parse_text, split_sentences
 from bot.engine.index import Hit, IndexBuilder, PassageIndex, indexed_text
 from bot.engine.ingest import ExtractedText, extract_text
 from bot.engine.query import Query, Turn, typed_words
 from bot.settings import Settings
-from bot.store import BUNDLED, DocumentRecord, DuplicateDocument, PassageRecord, Store, StoreError, open_store
+from bot.store import BUNDLED, DocumentRecord, DuplicateDocument, PassageRecord, Store, StoreError, TaughtRecord, open_store
+from bot.engine.teaching import GapGroup, best_match, group_gaps, terms_key
+
+if TYPE_CHECKING:
+    from bot.engine.fetch import Fetcher
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +101,11 @@ class Answer:
     confidence: float = 0.0  # the decision's confidence in the best sentence (see engine/decide.py)
     followed: str | None = None  # the earlier question of the conversation this answer followed
     looked_for: list[str] = field(default_factory=list)  # the searched words as typed (terms are stems)
+    taught: str | None = None  # the question an admin taught, when the answer comes from teaching
 
     def to_json(self) -> dict:
         return {
+            "taught": self.taught,
             "question": self.question,
             "answer": self.answer,
             "sources": [s.to_json() for s in self.sources],
@@ -130,6 +146,8 @@ class Engine:
         self._notified: asyncio.Task | None = None
         self._following = False
         self.without_bundled: set[int] = set()  # servers whose admins turned the bundled article off
+        self._fetcher: Fetcher | None = None
+        self._taught: dict[int, list[TaughtRecord]] = {}  # per server, loaded on first question
 
     @classmethod
     async def open(cls, settings: Settings, *, seed: bool = True) -> Engine:
@@ -145,7 +163,22 @@ class Engine:
             raise
         return engine
 
+    @property
+    def fetcher(self) -> Fetcher:
+        """The one HTTP session for adding by link, made on first use (aiohttp loads only then)."""
+        if self._fetcher is None:
+            from bot.engine.fetch import Fetcher
+
+            self._fetcher = Fetcher(
+                max_bytes=self.settings.max_upload_bytes,
+                timeout_s=self.settings.fetch_timeout_s,
+                allow_private=self.settings.allow_private_urls,
+            )
+        return self._fetcher
+
     async def close(self) -> None:
+        if self._fetcher is not None:
+            await self._fetcher.close()
         with contextlib.suppress(StoreError):  # a store gone away leaves the older snapshot
             await self.save_snapshot()
         for task in (self._follower, self._notified):
@@ -304,16 +337,37 @@ class Engine:
         title: str | None = None,
         date: str | None = None,
         url: str | None = None,
+        fetched_from: str | None = None,
     ) -> DocumentRecord:
+        """Extract and add an uploaded (or fetched) file. An HTML page's own metadata (title,
+        published date, canonical URL) is used where the caller gives none."""
         extracted = await self.read_upload(data, filename)
         return await self.add_text(
             extracted.text,
             filename=filename,
             title=title or extracted.title,
-            date=date,
-            url=url,
+            date=date or extracted.date,
+            url=url or extracted.url or fetched_from,
             guild_id=guild_id,
             added_by=added_by,
+        )
+
+    async def add_url(
+        self,
+        url: str,
+        *,
+        guild_id: int = BUNDLED,
+        added_by: str,
+        title: str | None = None,
+        date: str | None = None,
+    ) -> DocumentRecord:
+        """Fetch a page (see fetch.py for what is refused) and add it like an uploaded file.
+
+        The document's URL is the page's canonical URL when it names one, else where it was fetched from.
+        """
+        page = await self.fetcher.fetch(url)
+        return await self.add_file(
+            page.data, page.filename, guild_id=guild_id, added_by=added_by, title=title, date=date, fetched_from=page.url
         )
 
     async def add_text(
@@ -387,6 +441,8 @@ class Engine:
         removed = [doc_id for doc_id in removed if doc_id in present]
         if not added and not removed:
             return
+        if removed:
+            self._taught.clear()  # a removed document's taught questions went with its passages
         passages = [p for doc_id in added for p in await self.store.document_passages(doc_id) if self.serves(p.guild_id)]
         self.index = await asyncio.to_thread(self.index.with_changes, added=passages, removed_docs=removed)
 
@@ -536,12 +592,17 @@ class Engine:
         ranked = await self._retrieve(index, query, max(10, limit * 3), guild_id, everything)
         sentences = best_sentences(query, _candidates(ranked), index.idf)
         best_of = {s.key: s for s in sentences}
+        taught = await self._taught_answer(query, guild_id, ranked, best_of, index, limit)
+        if taught is not None:
+            return done(**taught)
         best = sentences[0] if sentences else None
         passage_terms = _passage_terms(next(p for _, p in ranked if p.id == best.key)) if best else frozenset()
         decision = decide(query, best, passage_terms)
         scores = {"term_share": decision.term_share, "confidence": decision.confidence}
         if best is None or not decision.answer:
             closest = [_source(n, h, p, best_of.get(h.passage_id)) for n, (h, p) in enumerate(ranked[:limit], 1)]
+            if guild_id and not everything:  # a server's question it could not answer: a gap
+                await self.record_gap(guild_id, query.text, query.terms, [s.passage_id for s in closest])
             return done(answer=None, sources=[], message=NOT_FOUND, closest=closest, **scores)
         # The answering passage is source [1]; the other best passages follow in rank order.
         order = [hp for hp in ranked if hp[0].passage_id == best.key]
@@ -558,6 +619,120 @@ def _followed(query: Query, doc_id: int, borrowed: bool) -> str | None:
     if borrowed:
         return query.context[-1].question
     return next((turn.question for turn in reversed(query.context) if turn.doc_id == doc_id), None)
+
+
+    # -- gaps and teaching (bot/engine/teaching.py) --------------------------------------------
+
+    async def record_gap(
+        self, guild_id: int, question: str, terms: Sequence[str], closest: Sequence[int], *, vote_key: str | None = None
+    ) -> None:
+        """Remember a question a server's documents did not answer. Never fails the answer itself."""
+        if not terms:
+            return  # nothing to look for: nothing an admin could teach
+        try:
+            await self.store.record_gap(guild_id, question, terms_key(terms), closest, vote_key=vote_key)
+        except StoreError as exc:
+            log.warning("gap not recorded for server %s: %s", guild_id, exc)
+
+    async def record_not_helpful(self, answer: Answer, guild_id: int | None, *, message_id: int, user_id: int) -> None:
+        """A "Not helpful" vote makes the question a gap of its server (once per message and voter)."""
+        if guild_id:
+            shown = answer.sources or answer.closest
+            await self.record_gap(
+                guild_id, answer.question, answer.terms, [s.passage_id for s in shown], vote_key=f"{message_id}:{user_id}"
+            )
+
+    async def gaps(self, guild_id: int | None) -> list[GapGroup]:
+        """Open gaps of a server (every server's for None), most asked first; older ones are deleted."""
+        cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=self.settings.gaps_days)
+        await self.store.expire_gaps(cutoff.isoformat(timespec="seconds"))
+        return group_gaps(await self.store.gaps(guild_id))
+
+    async def gap_passages(self, gap: GapGroup) -> list[PassageRecord]:
+        """The closest passages recorded with a gap that still exist, best first."""
+        found = await self.store.get_passages(gap.closest, visible_in=gap.guild_id)
+        return [found[p] for p in gap.closest if p in found]
+
+    async def dismiss_gap(self, guild_id: int, terms: str) -> int:
+        return await self.store.forget_gaps(guild_id, terms)
+
+    async def teach(self, guild_id: int, question: str, passage_id: int, *, taught_by: str) -> TaughtRecord:
+        """Answer ``question`` (and close variants) in one server from one passage; closes its gap."""
+        query = Query.parse(self._check_question(question))
+        if not query.terms:
+            raise QuestionError(NOTHING_TO_LOOK_FOR)
+        passage = (await self.store.get_passages([passage_id], visible_in=guild_id)).get(passage_id)
+        if passage is None or passage.guild_id not in (BUNDLED, guild_id):
+            raise UnknownDocument(f"passage {passage_id}")
+        key = terms_key(query.terms)
+        record = await self.store.teach(guild_id, query.text, key, passage_id, taught_by=taught_by)
+        await self.store.forget_gaps(guild_id, key)
+        self._taught.pop(guild_id, None)
+        return record
+
+    async def teach_paragraph(
+        self, guild_id: int, question: str, reference: str, paragraph: int, *, taught_by: str
+    ) -> TaughtRecord:
+        """Teach by document (id, #id or title, as the server sees them) and paragraph number."""
+        doc = await self.resolve(reference, guild_id)
+        windows = await self.passage(doc, paragraph)
+        if not windows:
+            raise DocumentError(f"#{doc.id} {doc.title!r} has no paragraph {paragraph} (it has {doc.passages} passages)")
+        # A long paragraph is several windows: the one holding the best sentence for the question.
+        query = Query.parse(self._check_question(question))
+        ranked = best_sentences(query, [Candidate(p.id, p.text, 1.0) for p in windows], self.index.idf)
+        return await self.teach(guild_id, question, ranked[0].key if ranked else windows[0].id, taught_by=taught_by)
+
+    async def taught(self, guild_id: int) -> list[tuple[TaughtRecord, PassageRecord]]:
+        """What a server was taught, with the passages (those removed since are gone with them)."""
+        records = await self.store.taught(guild_id)
+        passages = await self.store.get_passages((r.passage_id for r in records), visible_in=guild_id)
+        return [(r, passages[r.passage_id]) for r in records if r.passage_id in passages]
+
+    async def unteach(self, guild_id: int, taught_id: int) -> bool:
+        removed = await self.store.unteach(guild_id, taught_id)
+        self._taught.pop(guild_id, None)
+        return removed
+
+    async def _taught_answer(
+        self,
+        query: Query,
+        guild_id: int | None,
+        ranked: list[tuple[Hit, PassageRecord]],
+        best_of: dict[int, ScoredSentence],
+        index: PassageIndex,
+        limit: int,
+    ) -> dict | None:
+        """The answer from a taught passage when the question matches one this server taught.
+
+        Questions with no server (DMs, the command line without --guild) use guild 0's teaching.
+        """
+        scope = BUNDLED if guild_id is None else guild_id
+        if scope not in self._taught:
+            self._taught[scope] = await self.store.taught(scope)
+        match = best_match(query.terms, self._taught[scope])
+        if match is None:
+            return None
+        record, score = match
+        passage = (await self.store.get_passages([record.passage_id], visible_in=scope)).get(record.passage_id)
+        if passage is None or passage.guild_id not in (BUNDLED, scope):
+            return None
+        # Quote the passage's sentence best for the question in either wording.
+        sentence = taught_sentence(query, [*query.terms, *record.terms.split()], passage.id, passage.text, index.idf)
+        if sentence is None:
+            return None
+        score_of = {h.passage_id: h.score for h, _ in ranked}
+        first = _source(1, Hit(-1, passage.id, passage.doc_id, score_of.get(passage.id, 0.0)), passage, sentence)
+        first = replace(first, context=context_of(passage.text, sentence.sentence))  # as any answer's [1]
+        others = [hp for hp in ranked if hp[1].id != passage.id][: limit - 1]
+        sources = [first] + [_source(n, h, p, best_of.get(h.passage_id)) for n, (h, p) in enumerate(others, start=2)]
+        return {
+            "answer": f"{sentence.sentence.text} [1]",
+            "sources": sources,
+            "term_share": score,
+            "confidence": score,
+            "taught": record.question,
+        }
 
 
 def _candidates(ranked: list[tuple[Hit, PassageRecord]]) -> list[Candidate]:

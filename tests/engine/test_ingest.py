@@ -90,7 +90,7 @@ HTML = b"""<!DOCTYPE html>
 
 def test_html_gives_title_and_block_text_without_scripts_or_chrome():
     result = extract_text(HTML, "page.html", max_bytes=LIMIT)
-    assert result.title == "Talks Resume"
+    assert result.title == "Defense talks resume"  # the headline: trafilatura prefers og:title, then the <h1>
     assert result.text.split("\n\n") == [
         "# Defense talks resume",  # an HTML heading, marked for documents.split_passages
         "U.S. and Chinese officials met at the Pentagon.",

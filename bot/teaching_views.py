@@ -1,0 +1,258 @@
+"""/corpus gaps and /corpus links: an admin sees what members could not get answered and closes a
+gap in two clicks (pick the passage that answers it), or removes what was taught.
+
+All of it is private to the admin (ephemeral). User ids are never shown.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import discord
+
+from bot.embeds import ABSTAIN_COLOUR, ANSWER_COLOUR, NO_PINGS, clip, quote
+from bot.engine.answer import shorten
+from bot.engine.service import Engine
+from bot.engine.teaching import GapGroup
+from bot.store import PassageRecord, TaughtRecord
+from bot.tree import APOLOGY, describe, reply_ephemeral
+
+log = logging.getLogger(__name__)
+
+VIEW_TIMEOUT_S = 15 * 60
+GAPS_PER_PAGE = 5
+LINKS_PER_PAGE = 5
+AdminCheck = Callable[[discord.Interaction], Awaitable[None]]
+
+
+def passage_label(passage: PassageRecord) -> str:
+    """The paragraph first: a select option's label is cut at 100 characters, titles are long."""
+    return f"Para {passage.paragraph} of #{passage.doc_id} {passage.title}"
+
+
+class _AdminView(discord.ui.View):
+    """Checks the clicker is still an admin; expected errors become one private line."""
+
+    def __init__(self, engine: Engine, guild_id: int, check: AdminCheck) -> None:
+        super().__init__(timeout=VIEW_TIMEOUT_S)
+        self.engine = engine
+        self.guild_id = guild_id
+        self.check = check
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        await self.check(interaction)
+        return True
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item) -> None:
+        message = describe(error)
+        if message is None:
+            log.error("a /corpus gaps or links control failed in guild %s", interaction.guild_id, exc_info=error)
+        await reply_ephemeral(interaction, message or APOLOGY)
+
+
+# -- /corpus gaps -------------------------------------------------------------------------------
+
+
+def gaps_embed(gaps: list[GapGroup], page: int) -> discord.Embed:
+    pages = max(1, -(-len(gaps) // GAPS_PER_PAGE))
+    embed = discord.Embed(title="Questions the documents did not answer", colour=ABSTAIN_COLOUR)
+    shown = gaps[page * GAPS_PER_PAGE : (page + 1) * GAPS_PER_PAGE]
+    lines = [
+        f"**{n}.** {quote(gap.question)}\n   asked {gap.count} time{'s' * (gap.count != 1)}, last {gap.last_asked[:16].replace('T', ' ')} UTC"
+        for n, gap in enumerate(shown, start=page * GAPS_PER_PAGE + 1)
+    ]
+    embed.description = clip("\n".join(lines) or "No unanswered questions. Members get answers to everything they asked.", 4096)
+    embed.set_footer(text=f"Page {page + 1} of {pages} · pick one below to answer it from a passage or dismiss it")
+    return embed
+
+
+class GapsView(_AdminView):
+    """The list of open gaps, paged; choosing one opens it (GapView)."""
+
+    def __init__(self, engine: Engine, guild_id: int, check: AdminCheck, gaps: list[GapGroup]) -> None:
+        super().__init__(engine, guild_id, check)
+        self.gaps = gaps
+        self.page = 0
+        self.pages = max(1, -(-len(gaps) // GAPS_PER_PAGE))
+        self._refresh()
+
+    def embed(self) -> discord.Embed:
+        return gaps_embed(self.gaps, self.page)
+
+    def _refresh(self) -> None:
+        shown = self.gaps[self.page * GAPS_PER_PAGE : (self.page + 1) * GAPS_PER_PAGE]
+        self.choose_gap.options = [
+            discord.SelectOption(
+                label=clip(f"{n}. {gap.question}", 100),
+                description=f"asked {gap.count} time{'s' * (gap.count != 1)}",
+                value=str(n - 1),
+            )
+            for n, gap in enumerate(shown, start=self.page * GAPS_PER_PAGE + 1)
+        ] or [discord.SelectOption(label="No gaps", value="none")]
+        self.choose_gap.disabled = not shown
+        self.previous_page.disabled = self.page == 0
+        self.next_page.disabled = self.page >= self.pages - 1
+
+    @discord.ui.select(placeholder="Answer or dismiss a question…", row=0)
+    async def choose_gap(self, interaction: discord.Interaction, select: discord.ui.Select) -> None:
+        gap = self.gaps[int(select.values[0])]
+        passages = await self.engine.gap_passages(gap)
+        view = GapView(self.engine, self.guild_id, self.check, gap, passages)
+        await interaction.response.send_message(embed=view.embed(), view=view, ephemeral=True, allowed_mentions=NO_PINGS)
+
+    @discord.ui.button(label="Previous", style=discord.ButtonStyle.secondary, row=1)
+    async def previous_page(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+        await self._show(interaction, self.page - 1)
+
+    @discord.ui.button(label="Next", style=discord.ButtonStyle.secondary, row=1)
+    async def next_page(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+        await self._show(interaction, self.page + 1)
+
+    async def _show(self, interaction: discord.Interaction, page: int) -> None:
+        self.page = max(0, min(page, self.pages - 1))
+        self._refresh()
+        await interaction.response.edit_message(embed=self.embed(), view=self, allowed_mentions=NO_PINGS)
+
+
+class GapView(_AdminView):
+    """One gap: its closest passages to pick from, another passage by document and paragraph, or dismiss."""
+
+    def __init__(
+        self, engine: Engine, guild_id: int, check: AdminCheck, gap: GapGroup, passages: list[PassageRecord]
+    ) -> None:
+        super().__init__(engine, guild_id, check)
+        self.gap = gap
+        self.passages = passages[:25]  # a select menu's limit
+        if self.passages:
+            self.pick_passage.options = [
+                discord.SelectOption(
+                    label=clip(passage_label(p), 100), description=clip(shorten(p.text, 100), 100), value=str(p.id)
+                )
+                for p in self.passages
+            ]
+        else:
+            self.remove_item(self.pick_passage)
+
+    def embed(self) -> discord.Embed:
+        embed = discord.Embed(title=clip(self.gap.question, 256), colour=ABSTAIN_COLOUR)
+        embed.description = (
+            f"Asked {self.gap.count} time{'s' * (self.gap.count != 1)}, last {self.gap.last_asked[:16].replace('T', ' ')} UTC.\n"
+            + ("Which passage answers it? The closest ones:" if self.passages else "No passage came close: give one by document and paragraph.")
+        )
+        for passage in self.passages[:5]:
+            embed.add_field(name=clip(passage_label(passage), 256), value=clip(quote(passage.text), 1024), inline=False)
+        return embed
+
+    async def _taught(self, interaction: discord.Interaction, record: TaughtRecord) -> None:
+        [passage] = [p for r, p in await self.engine.taught(self.guild_id) if r.id == record.id]
+        text = (
+            f"Taught: questions like **{quote(record.question)}** are now answered from "
+            f"**{quote(passage_label(passage))}**. `/corpus links` lists what was taught."
+        )
+        self.stop()
+        await interaction.response.edit_message(content=clip(text, 2000), embed=None, view=None, allowed_mentions=NO_PINGS)
+
+    @discord.ui.select(placeholder="This passage answers it…", row=0)
+    async def pick_passage(self, interaction: discord.Interaction, select: discord.ui.Select) -> None:
+        record = await self.engine.teach(
+            self.guild_id, self.gap.question, int(select.values[0]), taught_by=str(interaction.user.id)
+        )
+        await self._taught(interaction, record)
+
+    @discord.ui.button(label="Another passage…", style=discord.ButtonStyle.primary, row=1)
+    async def another_passage(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+        await interaction.response.send_modal(AnotherPassageModal(self))
+
+    @discord.ui.button(label="Dismiss", style=discord.ButtonStyle.danger, row=1)
+    async def dismiss(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+        await self.engine.dismiss_gap(self.guild_id, self.gap.terms)
+        self.stop()
+        await interaction.response.edit_message(
+            content=clip(f"Dismissed **{quote(self.gap.question)}**.", 2000), embed=None, view=None, allowed_mentions=NO_PINGS
+        )
+
+
+class AnotherPassageModal(discord.ui.Modal, title="The passage that answers it"):
+    document = discord.ui.TextInput(label="Document (id like 3 or #3, or its title)", max_length=200, custom_id="document")
+    paragraph = discord.ui.TextInput(label="Paragraph number", max_length=6, custom_id="paragraph")
+
+    def __init__(self, gap_view: GapView) -> None:
+        super().__init__()
+        self.gap_view = gap_view
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await self.gap_view.check(interaction)
+        number = str(self.paragraph).strip()
+        if not number.isdigit():
+            await reply_ephemeral(interaction, "The paragraph is a number, as shown in citations (para 3).")
+            return
+        view = self.gap_view
+        record = await view.engine.teach_paragraph(
+            view.guild_id, view.gap.question, str(self.document), int(number), taught_by=str(interaction.user.id)
+        )
+        await view._taught(interaction, record)
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
+        await self.gap_view.on_error(interaction, error, None)  # type: ignore[arg-type]
+
+
+# -- /corpus links --------------------------------------------------------------------------------
+
+
+class LinksView(_AdminView):
+    """What this server was taught, with a button to remove each."""
+
+    def __init__(
+        self, engine: Engine, guild_id: int, check: AdminCheck, taught: list[tuple[TaughtRecord, PassageRecord]]
+    ) -> None:
+        super().__init__(engine, guild_id, check)
+        self.taught = taught
+        self.page = 0
+        self._refresh()
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-len(self.taught) // LINKS_PER_PAGE))
+
+    def _shown(self) -> list[tuple[int, TaughtRecord, PassageRecord]]:
+        start = self.page * LINKS_PER_PAGE
+        return [(n, r, p) for n, (r, p) in enumerate(self.taught[start : start + LINKS_PER_PAGE], start=start + 1)]
+
+    def embed(self) -> discord.Embed:
+        embed = discord.Embed(title="Questions answered from a chosen passage", colour=ANSWER_COLOUR)
+        lines = [f"**{n}.** {quote(r.question)}\n   → {quote(passage_label(p))}" for n, r, p in self._shown()]
+        embed.description = clip("\n".join(lines) or "Nothing taught yet. `/corpus gaps` shows what members could not get answered.", 4096)
+        embed.set_footer(text=f"Page {self.page + 1} of {self.pages}")
+        return embed
+
+    def _refresh(self) -> None:
+        self.clear_items()
+        for n, record, _ in self._shown():
+            button = discord.ui.Button(label=f"Remove {n}", style=discord.ButtonStyle.danger, row=0)
+            button.callback = self._remover(record)
+            self.add_item(button)
+        if self.pages > 1:
+            for label, step in (("Previous", -1), ("Next", 1)):
+                button = discord.ui.Button(label=label, style=discord.ButtonStyle.secondary, row=1)
+                button.disabled = not 0 <= self.page + step < self.pages
+                button.callback = self._pager(step)
+                self.add_item(button)
+
+    def _remover(self, record: TaughtRecord):
+        async def remove(interaction: discord.Interaction) -> None:
+            await self.engine.unteach(self.guild_id, record.id)
+            self.taught = await self.engine.taught(self.guild_id)
+            self.page = min(self.page, self.pages - 1)
+            self._refresh()
+            await interaction.response.edit_message(embed=self.embed(), view=self, allowed_mentions=NO_PINGS)
+
+        return remove
+
+    def _pager(self, step: int):
+        async def turn(interaction: discord.Interaction) -> None:
+            self.page = max(0, min(self.page + step, self.pages - 1))
+            self._refresh()
+            await interaction.response.edit_message(embed=self.embed(), view=self, allowed_mentions=NO_PINGS)
+
+        return turn
