@@ -335,3 +335,44 @@ async def test_sql_in_a_document_is_stored_as_text(any_settings):
         assert "noon" in (await engine.ask("When does the ferry leave?")).answer
     finally:
         await engine.close()
+
+
+# -- gaps and taught questions (both dialects) ---------------------------------------------------
+
+HARBOR = "Harbor Notes\n\nThe festival was moved to Saturday because the storm damaged the pier.\n\nVolunteers meet at nine."
+
+
+async def test_gaps_are_kept_per_server_and_a_vote_counts_once(store):
+    await store.record_gap(7, "When is the fair?", "fair", [3, 1])
+    await store.record_gap(7, "when is the fair", "fair", [])
+    for _ in range(2):
+        await store.record_gap(7, "Why?", "whi", [2], vote_key="10:1")
+    await store.record_gap(8, "When is the fair?", "fair", [])
+    assert [(g.question, g.closest) for g in await store.gaps(7)] == [
+        ("When is the fair?", (3, 1)), ("when is the fair", ()), ("Why?", (2,))
+    ]
+    assert len(await store.gaps(None)) == 4
+    assert await store.forget_gaps(7, "fair") == 2
+    assert [g.question for g in await store.gaps(7)] == ["Why?"] and len(await store.gaps(8)) == 1
+
+
+async def test_old_gaps_expire(store):
+    await store.record_gap(7, "old?", "old", [], at="2020-01-01T00:00:00+00:00")
+    await store.record_gap(7, "new?", "new", [])
+    await store.expire_gaps("2021-01-01T00:00:00+00:00")
+    assert [g.question for g in await store.gaps(7)] == ["new?"]
+
+
+async def test_teaching_is_per_server_replaced_by_terms_and_goes_with_its_document(store):
+    doc = await store.add_document(parse_text(HARBOR), guild_id=7, added_by="a")
+    first, second = [p.id for p in await store.document_passages(doc.id)]
+    taught = await store.teach(7, "When is the fair?", "fair", first, taught_by="admin")
+    again = await store.teach(7, "when is the fair", "fair", second, taught_by="admin")
+    assert again.id == taught.id and (again.question, again.passage_id) == ("when is the fair", second)
+    assert await store.taught(8) == []
+    assert await store.unteach(8, taught.id) is False
+    other = await store.teach(7, "Who volunteers?", "volunt", second, taught_by="admin")
+    assert await store.unteach(7, other.id) is True
+    assert [t.question for t in await store.taught(7)] == ["when is the fair"]
+    await store.remove_document(doc.id, removed_by="a")
+    assert await store.taught(7) == []
