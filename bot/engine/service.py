@@ -613,14 +613,6 @@ class Engine:
         return done(answer=f"{best.sentence.text} [1]", sources=sources, followed=followed, **scores)
 
 
-def _followed(query: Query, doc_id: int, borrowed: bool) -> str | None:
-    """The earlier question an answer followed: the latest one its document answered (or whose
-    terms it borrowed); None when it answered as a new question."""
-    if borrowed:
-        return query.context[-1].question
-    return next((turn.question for turn in reversed(query.context) if turn.doc_id == doc_id), None)
-
-
     # -- gaps and teaching (bot/engine/teaching.py) --------------------------------------------
 
     async def record_gap(
@@ -733,6 +725,14 @@ def _followed(query: Query, doc_id: int, borrowed: bool) -> str | None:
             "confidence": score,
             "taught": record.question,
         }
+
+
+def _followed(query: Query, doc_id: int, borrowed: bool) -> str | None:
+    """The earlier question an answer followed: the latest one its document answered (or whose
+    terms it borrowed); None when it answered as a new question."""
+    if borrowed:
+        return query.context[-1].question
+    return next((turn.question for turn in reversed(query.context) if turn.doc_id == doc_id), None)
 
 
 def _candidates(ranked: list[tuple[Hit, PassageRecord]]) -> list[Candidate]:
