@@ -6,6 +6,7 @@ opens the store, builds the index, loads the cogs and syncs the slash commands i
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -14,6 +15,7 @@ import discord
 from discord.ext import commands, tasks
 
 from bot.embeds import NO_PINGS
+from bot.engine.sandbox import start_forkserver
 from bot.engine.service import Engine
 from bot.settings import Settings
 from bot.store import StoreError
@@ -61,6 +63,7 @@ class TalksBot(commands.Bot):
         await self._engine.follow_changes(poll=False)
         self.follow_store.change_interval(seconds=self.settings.change_poll_s)
         self.follow_store.start()
+        await asyncio.to_thread(start_forkserver)  # uploads are read in its children
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         # The answers' buttons, found by their custom_id: they work on answers posted before a restart.

@@ -50,6 +50,13 @@ class Settings(BaseSettings):
     # How often a process checks the store for other processes' adds and removes (SQLite; on
     # PostgreSQL NOTIFY wakes it at once and this is the fallback).
     change_poll_s: float = Field(default=0.5, ge=0.05, le=60)
+    max_passages_per_document: int = Field(default=50_000, ge=10, le=1_000_000)
+    max_server_bytes: int = Field(default=50_000_000, ge=1_000, le=10_000_000_000, description="documents of one server")
+    # Reading an upload: in a child process with these budgets (bot/engine/sandbox.py).
+    parse_timeout_s: float = Field(default=20.0, gt=0, le=600)
+    parse_memory_mb: int = Field(default=512, ge=128, le=65_536)
+    parse_workers: int = Field(default=2, ge=1, le=64, description="uploads read at once, over all servers")
+    parse_queue_per_server: int = Field(default=3, ge=1, le=100, description="uploads one server may have waiting")
 
     # Discord: per-user question cooldown (rate questions per `per` seconds).
     question_rate: int = Field(default=4, ge=1, le=100)

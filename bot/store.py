@@ -18,7 +18,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from bot.engine.documents import ParsedDocument
+from bot.engine.documents import DocumentError, ParsedDocument
 
 BUNDLED = 0  # guild_id of the bundled corpus, visible in every server and in DMs
 
@@ -219,6 +219,20 @@ class DuplicateDocument(ValueError):
         self.existing = existing
 
 
+class ServerFull(DocumentError):
+    """Adding the document would take a server's documents over its size limit."""
+
+    def __init__(self, used: int, size: int, limit: int) -> None:
+        super().__init__(
+            f"this server's documents would take {_size(used + size)}, over its limit of {_size(limit)};"
+            " remove some documents first"
+        )
+
+
+def _size(count: int) -> str:
+    return f"{count / 1e6:,.1f} MB" if count >= 1e6 else f"{count / 1e3:,.0f} kB"
+
+
 @dataclass(frozen=True, slots=True)
 class DocumentRecord:
     id: int
@@ -329,6 +343,8 @@ _ANSWER_COLUMNS = """id, guild_id, channel_id, asker_id, question_message_id, me
     question, doc_id, payload, asked_at"""
 
 
+
+
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
@@ -434,14 +450,21 @@ class Store:
         guild_id: int = BUNDLED,
         added_by: str,
         url: str | None = None,
+        max_guild_bytes: int | None = None,
     ) -> DocumentRecord:
-        """Store a document and its passages in one transaction. Raises DuplicateDocument."""
+        """Store a document and its passages in one transaction. Raises DuplicateDocument, and
+        ServerFull when the server's documents would exceed ``max_guild_bytes`` (None: no limit)."""
         added_at = _now()
         try:
             async with self._transaction():
                 existing = await self.find_by_hash(doc.content_hash, guild_id)
                 if existing:  # checked under the write lock: no one adds the same one meanwhile
                     raise DuplicateDocument(existing)
+                if max_guild_bytes is not None:
+                    used = await self.guild_bytes(guild_id)
+                    size = len(doc.body.encode("utf-8", "surrogatepass"))
+                    if used + size > max_guild_bytes:
+                        raise ServerFull(used, size, max_guild_bytes)
                 record = await self._insert(NewDocument(doc, guild_id, added_by, added_at, url))
                 if guild_id != BUNDLED:
                     await self._audit(guild_id, added_by, "add", record.id, doc.title, added_at)
@@ -487,7 +510,8 @@ class Store:
         await self._run_many(
             'INSERT INTO passages (doc_id, ordinal, paragraph, section, start, "end", text)'
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(doc_id, p.ordinal, p.paragraph, p.section, p.start, p.end, p.text) for p in doc.passages],
+            # A generator: consumed in the database thread, not on the event loop.
+            ((doc_id, p.ordinal, p.paragraph, p.section, p.start, p.end, p.text) for p in doc.passages),
         )
         return DocumentRecord(
             doc_id,
@@ -587,6 +611,13 @@ class Store:
         )
         return DocumentRecord(*row) if row else None
 
+    async def guild_bytes(self, guild_id: int) -> int:
+        """The size of a server's documents, their bodies in UTF-8 bytes."""
+        row = await self._one(
+            "SELECT COALESCE(SUM(LENGTH(CAST(body AS BLOB))), 0) FROM documents WHERE guild_id = ?", (guild_id,)
+        )
+        return row[0] if row else 0
+
     async def get_document(self, doc_id: int) -> DocumentRecord | None:
         row = await self._one(f"SELECT {_DOC_COLUMNS} FROM documents d WHERE d.id = ?", (doc_id,))
         return DocumentRecord(*row) if row else None
@@ -650,13 +681,18 @@ class Store:
         if rows:
             yield rows
 
+    async def _passages(self, sql: str, params: Sequence = ()) -> list[PassageRecord]:
+        """Rows made into PassageRecords in a worker thread: tens of thousands of them would
+        otherwise be built on the event loop."""
+        rows = await self._all(sql, params)
+        return await asyncio.to_thread(lambda: [PassageRecord(*row) for row in rows])
+
     async def document_passages(self, doc_id: int) -> list[PassageRecord]:
-        rows = await self._all(
+        return await self._passages(
             f"SELECT {_PASSAGE_COLUMNS} FROM passages p JOIN documents d ON d.id = p.doc_id"
             " WHERE p.doc_id = ? ORDER BY p.ordinal",
             (doc_id,),
         )
-        return [PassageRecord(*row) for row in rows]
 
     async def get_passages(self, passage_ids: Iterable[int], *, visible_in: int | None) -> dict[int, PassageRecord]:
         """Passages by id, only those whose document ``visible_in`` sees: the bundled ones and

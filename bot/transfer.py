@@ -26,6 +26,7 @@ from bot.engine.documents import (
     split_passages,
     validate_date,
     validate_title,
+    validate_url,
 )
 from bot.engine.service import Engine
 from bot.store import BUNDLED, DocumentRecord, NewDocument, Store
@@ -123,8 +124,11 @@ def _document(raw: bytes, max_body_bytes: int, guild_id: int | None) -> NewDocum
     if date is not None:
         date = validate_date(_field(line, "date", str))
     url = line["url"]
-    if url is not None and not _field(line, "url", str).startswith(("http://", "https://")):
-        raise TransferError("url must start with http:// or https://")
+    if url is not None:
+        try:
+            url = validate_url(_field(line, "url", str))
+        except DocumentError as exc:
+            raise TransferError(f"bad url: {exc}") from None
     origin = _field(line, "guild_id", int)
     if not 0 <= origin <= MAX_GUILD_ID:
         raise TransferError("guild_id is not a server id")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.engine.sandbox import start_forkserver
 from bot.engine.service import Engine
 from bot.settings import Settings
 
@@ -79,6 +80,13 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("TALKSBOT_") or name == "DISCORD_TOKEN":
             monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _parser_forkserver() -> None:
+    """Uploads are read in children of a forkserver; start it once, so that no test's timing
+    (SimCord settles within 5 s) includes its start on a busy machine."""
+    start_forkserver()
 
 
 @pytest.fixture

@@ -276,7 +276,8 @@ class CorpusCog(commands.GroupCog, group_name="corpus", group_description="Manag
         has_text = bool(message.content.strip())
         parts = [discord_message_text(message.clean_content)] if has_text else []
         for file in files:
-            parts.append((await self.bot.engine.read_upload(await file.read(), file.filename)).text)
+            data = await file.read()
+            parts.append((await self.bot.engine.read_upload(data, file.filename, guild_id=interaction.guild_id or 0)).text)
         filename = files[0].filename if files and not has_text else None  # its name: a title if no other
         return await self.add_text(
             interaction, "\n\n".join(parts), title=title, filename=filename, url=message.jump_url

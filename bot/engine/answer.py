@@ -85,9 +85,10 @@ def snippet(text: str, sentence: Sentence, limit: int = SNIPPET_CHARS) -> str:
     """The answering sentence, with the next one if it is short, cut to ``limit`` characters."""
     end = sentence.end
     if end - sentence.start < limit // 2:
-        following = [s for s in split_sentences(text[end:]) if s.text]
-        if following and (following[0].end + end - sentence.start) <= limit:
-            end += following[0].end
+        # The whole passage's split, cached (split off the event loop by Engine._retrieve).
+        following = [s for s in split_sentences(text) if s.start >= end and s.text]
+        if following and following[0].end - sentence.start <= limit:
+            end = following[0].end
     return shorten(text[sentence.start : end], limit)
 
 

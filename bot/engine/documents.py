@@ -8,19 +8,26 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+import threading
 import unicodedata
+import urllib.parse
 from dataclasses import dataclass
 from functools import lru_cache
 
 import pysbd
 
 MAX_TITLE_CHARS = 200
+MAX_URL_CHARS = 500
 HEADING_MAX_WORDS = 12
 HEADING_MAX_CHARS = 100
 # Paragraphs longer than this are cut into windows of about WINDOW_WORDS on sentence
 # boundaries, overlapping by one sentence so an answer spanning a cut is still found whole.
 LONG_PARAGRAPH_WORDS = 220
 WINDOW_WORDS = 150
+# No passage is longer than this, whatever its words (one 5 MB "word" included): every later
+# step (sentence splitting, analysis, highlighting) then works on bounded text.
+MAX_PASSAGE_CHARS = 4000
+SPLIT_PIECE_CHARS = 2000
 
 _HEADER = re.compile(r"^\s*date\s+(\d{4}-\d{2}-\d{2})\s+(.+?)\s*$", re.IGNORECASE)
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -67,9 +74,34 @@ class Sentence:
     text: str
 
 
-@lru_cache(maxsize=1)
+_segmenters = threading.local()
+
+
 def _segmenter() -> pysbd.Segmenter:
-    return pysbd.Segmenter(language="en", clean=False, char_span=True)
+    """One per thread: a Segmenter keeps the text it is splitting on itself."""
+    segmenter = getattr(_segmenters, "segmenter", None)
+    if segmenter is None:
+        segmenter = _segmenters.segmenter = pysbd.Segmenter(language="en", clean=False, char_span=True)
+    return segmenter
+
+
+_MAY_END_SENTENCE = re.compile(r"[.!?;:…。！？\n]")
+_SENTENCE_END = re.compile(r"[.!?][\"'”’)\]]*\s+")
+
+
+def _pieces(text: str) -> list[tuple[int, int]]:
+    """Cut a long text into pieces of at most SPLIT_PIECE_CHARS for pysbd, whose time grows with
+    the square of its input: at the last sentence end before the limit, else the last space,
+    else (one huge word) at the limit."""
+    spans, start = [], 0
+    while len(text) - start > SPLIT_PIECE_CHARS:
+        limit = start + SPLIT_PIECE_CHARS
+        ends = [m.end() for m in _SENTENCE_END.finditer(text, start + SPLIT_PIECE_CHARS // 2, limit)]
+        cut = ends[-1] if ends else text.rfind(" ", start + 1, limit) + 1 or limit
+        spans.append((start, cut))
+        start = cut
+    spans.append((start, len(text)))
+    return spans
 
 
 @lru_cache(maxsize=4096)
@@ -77,18 +109,25 @@ def split_sentences(text: str) -> tuple[Sentence, ...]:
     """Sentences with offsets into ``text``. pysbd knows "U.S.", "Maj. Gen.", "Jan." and friends.
 
     Cached: answering splits the same top passages again and again, and pysbd is the slowest
-    step of answering (about 1 ms a passage).
+    step of answering (about 1 ms a passage). Long texts are split piece by piece (``_pieces``).
     """
     if not text.strip():
         return ()
     sentences = []
-    for span in _segmenter().segment(text):
-        raw = span.sent
-        lead = len(raw) - len(raw.lstrip())
-        stripped = raw.strip()
-        if stripped:
-            start = span.start + lead
-            sentences.append(Sentence(start, start + len(stripped), stripped))
+    for base, end in _pieces(text):
+        piece = text[base:end]
+        if not _MAY_END_SENTENCE.search(piece):  # nothing pysbd could cut at: one sentence
+            lead = len(piece) - len(piece.lstrip())
+            if piece.strip():
+                sentences.append(Sentence(base + lead, base + lead + len(piece.strip()), piece.strip()))
+            continue
+        for span in _segmenter().segment(piece):
+            raw = span.sent
+            lead = len(raw) - len(raw.lstrip())
+            stripped = raw.strip()
+            if stripped:
+                start = base + span.start + lead
+                sentences.append(Sentence(start, start + len(stripped), stripped))
     return tuple(sentences)
 
 
@@ -110,9 +149,33 @@ def validate_title(value: str) -> str:
         raise DocumentError("the title is empty")
     if len(title) > MAX_TITLE_CHARS:
         raise DocumentError(f"the title is longer than {MAX_TITLE_CHARS} characters")
-    if any(unicodedata.category(ch) == "Cc" for ch in title):
-        raise DocumentError("the title contains control characters")
+    # Cc: control characters; Cf: format characters, among them the bidi overrides (U+202E turns
+    # "txt.exe" into "exe.txt" on screen) and zero-width ones that make two titles look the same.
+    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in title):
+        raise DocumentError("the title contains control or invisible formatting characters")
     return title
+
+
+_URL_FORBIDDEN = re.compile(r"[\s<>\"'`\\^{}|]")
+
+
+def validate_url(value: str | None) -> str | None:
+    """An absolute http(s) URL with a host, nothing that could end it early inside a message."""
+    if value is None or not value.strip():
+        return None
+    url = value.strip()
+    if len(url) > MAX_URL_CHARS:
+        raise DocumentError(f"the source URL is longer than {MAX_URL_CHARS} characters")
+    if _URL_FORBIDDEN.search(url) or any(unicodedata.category(ch) in ("Cc", "Cf") for ch in url):
+        raise DocumentError("the source URL contains spaces, quotes, angle brackets or control characters")
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError for a port that is not a number)
+    except ValueError:
+        raise DocumentError("the source URL is not a valid URL") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise DocumentError("the source URL must be an http:// or https:// address with a host")
+    return url
 
 
 _CLOSING_PUNCTUATION = ".!?:;,\"'\u201d\u2019)"
@@ -209,26 +272,37 @@ def reflow(text: str) -> str:
     return "\n\n".join(paragraphs)
 
 
-def _blocks(body: str) -> list[tuple[int, int]]:
-    """Offsets of paragraphs: text between blank lines (``reflow`` made the body so)."""
-    spans, pos = [], 0
+def _blocks(body: str, limit: int | None = None) -> list[tuple[int, int]]:
+    """Offsets of paragraphs: text between blank lines (``reflow`` made the body so).
+
+    Stops after ``limit`` + 1 of them when a limit is given.
+    """
+    out: list[tuple[int, int]] = []
+    pos = 0
     for match in _BLANK_LINE.finditer(body):
-        spans.append((pos, match.start()))
+        _add_block(body, pos, match.start(), out)
         pos = match.end()
-    spans.append((pos, len(body)))
-    out = []
-    for start, end in spans:
-        chunk = body[start:end]
-        lead = len(chunk) - len(chunk.lstrip())
-        trail = len(chunk) - len(chunk.rstrip())
-        if chunk.strip():
-            out.append((start + lead, end - trail))
+        if limit is not None and len(out) > limit:
+            return out
+    _add_block(body, pos, len(body), out)
     return out
 
 
+def _add_block(body: str, start: int, end: int, out: list[tuple[int, int]]) -> None:
+    chunk = body[start:end]
+    stripped = chunk.strip()
+    if stripped:
+        lead = len(chunk) - len(chunk.lstrip())
+        out.append((start + lead, start + lead + len(stripped)))
+
+
 def _windows(text: str, base: int) -> list[tuple[int, int]]:
-    """Cut a long paragraph into windows on sentence boundaries, one sentence of overlap."""
-    if len(text.split()) <= LONG_PARAGRAPH_WORDS:
+    """Cut a long paragraph into windows on sentence boundaries, one sentence of overlap.
+
+    Long means over LONG_PARAGRAPH_WORDS words or MAX_PASSAGE_CHARS characters; a window stops
+    at WINDOW_WORDS words or MAX_PASSAGE_CHARS characters.
+    """
+    if len(text) <= MAX_PASSAGE_CHARS and len(text.split()) <= LONG_PARAGRAPH_WORDS:
         return [(base, base + len(text))]
     sentences = split_sentences(text)
     if len(sentences) < 2:
@@ -236,7 +310,11 @@ def _windows(text: str, base: int) -> list[tuple[int, int]]:
     windows, first = [], 0
     while first < len(sentences):
         last, words = first, len(sentences[first].text.split())
-        while last + 1 < len(sentences) and words + len(sentences[last + 1].text.split()) <= WINDOW_WORDS:
+        while (
+            last + 1 < len(sentences)
+            and words + len(sentences[last + 1].text.split()) <= WINDOW_WORDS
+            and sentences[last + 1].end - sentences[first].start <= MAX_PASSAGE_CHARS
+        ):
             last += 1
             words += len(sentences[last].text.split())
         windows.append((base + sentences[first].start, base + sentences[last].end))
@@ -246,11 +324,23 @@ def _windows(text: str, base: int) -> list[tuple[int, int]]:
     return windows
 
 
-def split_passages(body: str, *, section: str | None = None) -> tuple[Passage, ...]:
+class TooManyPassages(DocumentError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"it has more than {limit:,} passages, the limit for one document")
+
+
+def split_passages(
+    body: str, *, section: str | None = None, max_passages: int | None = None
+) -> tuple[Passage, ...]:
     """Passages of a body made by ``reflow``: a heading is a heading-shaped paragraph followed by
     a paragraph that is not; it becomes the section of the paragraphs under it (``section`` heads
-    those before the first heading)."""
-    blocks = _blocks(body)
+    those before the first heading). TooManyPassages as soon as there are more than ``max_passages``."""
+    # Headings make no passage, but a text of more than twice as many paragraphs as passages
+    # allowed is refused before any work on them (a 4.8 MB "x\n\n" * 1.6 M is 1.6 M of them).
+    block_limit = None if max_passages is None else 2 * max_passages
+    blocks = _blocks(body, block_limit)
+    if block_limit is not None and len(blocks) > block_limit:
+        raise TooManyPassages(block_limit // 2)
     headingish = [_is_heading(body[s:e], lowercase=False) for s, e in blocks]
     # A text made only of short lines (a note, a list) has no headings: every line is text.
     headings_allowed = not all(headingish)
@@ -268,6 +358,8 @@ def split_passages(body: str, *, section: str | None = None) -> tuple[Passage, .
         paragraph += 1
         for w_start, w_end in _windows(block, start):
             passages.append(Passage(len(passages), paragraph, section, w_start, w_end, body[w_start:w_end]))
+        if max_passages is not None and len(passages) > max_passages:
+            raise TooManyPassages(max_passages)
     return tuple(passages)
 
 
@@ -283,6 +375,7 @@ def parse_text(
     filename: str | None = None,
     title: str | None = None,
     date: str | None = None,
+    max_passages: int | None = None,
 ) -> ParsedDocument:
     """Turn a document's text into title, date and passages.
 
@@ -308,8 +401,16 @@ def parse_text(
     # Another title given: the first line heads the first paragraphs, so no word of it is lost
     # (and the body, so the content hash, is the same with or without --title).
     lead = found_title if title and found_title and not header else None
-    passages = split_passages(body, section=lead)
+    passages = split_passages(body, section=lead, max_passages=max_passages)
     if not passages:
         raise DocumentError("the document has no text")
-    chosen = title or found_title or (filename and filename.rsplit("/", 1)[-1].rsplit(".", 1)[0]) or ""
-    return ParsedDocument(validate_title(chosen or passages[0].text[:80]), date, body, passages)
+    if title:
+        return ParsedDocument(validate_title(title), date, body, passages)
+    found = found_title or (filename and filename.rsplit("/", 1)[-1].rsplit(".", 1)[0]) or ""
+    chosen = strip_invisible(found) or strip_invisible(passages[0].text[:80])
+    return ParsedDocument(validate_title(chosen), date, body, passages)
+
+
+def strip_invisible(text: str) -> str:
+    """``text`` without control and format characters (Cc, Cf), for titles found in documents."""
+    return "".join(ch for ch in text if unicodedata.category(ch) not in ("Cc", "Cf") or ch in "\n\t")

@@ -218,18 +218,58 @@ def _html_blocks(root) -> list[str]:
     return blocks
 
 
+# Decoded page content (text operators) read from one PDF, at most. pypdf reads it at well under
+# 1 MB/s, and an 8 KB PDF can inflate one shared 5 MB content stream for every page (issue 16).
+PDF_MAX_CONTENT_BYTES = 4_000_000
+
+
 def _pdf_text(data: bytes, filename: str) -> ExtractedText:
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
 
     try:
         reader = PdfReader(io.BytesIO(data))
-        pages = [_page_text(page) for page in reader.pages]
+        pages, seen, total = [], set(), 0
+        for page in reader.pages:
+            streams = _content_streams(page)
+            new = [(key, stream) for key, stream in streams if key not in seen]
+            if streams and not new:
+                continue  # every stream already read for an earlier page: the same text again
+            for key, stream in new:
+                seen.add(key)
+                total += len(stream.get_data())
+            if total > PDF_MAX_CONTENT_BYTES:
+                raise UploadError(
+                    f"{filename} has more page content than TalksBot reads from one PDF"
+                    f" ({PDF_MAX_CONTENT_BYTES // 1_000_000} MB decoded)"
+                )
+            pages.append(_page_text(page))
         title = reader.metadata.title if reader.metadata else None
-    except (PdfReadError, ValueError, KeyError, TypeError) as exc:
+    except (UploadError, MemoryError):
+        raise
+    except Exception as exc:  # noqa: BLE001  pypdf raises almost any type on damaged input
+        # (PdfReadError, LimitReachedError, NotImplementedError for unknown filters,
+        # AttributeError, DeprecationError, zlib and struct errors...): all mean "cannot read it".
         raise UploadError(f"{filename} is not a readable PDF ({exc.__class__.__name__})") from None
     # Pages joined by a line break: a paragraph running onto the next page is joined by reflow.
     return ExtractedText("\n".join(pages), str(title).strip() if title else None)
+
+
+def _content_streams(page) -> list[tuple[object, object]]:
+    """A page's content streams, each with a key that is the same when pages share one."""
+    from pypdf.generic import IndirectObject
+
+    contents = page.get("/Contents")
+    if contents is None:
+        return []
+    resolved = contents.get_object()
+    items = list(resolved) if isinstance(resolved, list) else [contents]
+    streams = []
+    for item in items:
+        key = (item.idnum, item.generation) if isinstance(item, IndirectObject) else ("direct", id(item))
+        stream = item.get_object()
+        if hasattr(stream, "get_data"):
+            streams.append((key, stream))
+    return streams
 
 
 # A gap between two lines this many times the page's usual line spacing is a paragraph break.

@@ -28,10 +28,19 @@ from bot.engine.answer import (
     taught_sentence,
 )
 from bot.engine.decide import decide
-from bot.engine.documents import DocumentError, parse_text, split_sentences
+from bot.engine.documents import (
+    DocumentError,
+    ParsedDocument,
+    parse_text,
+    split_sentences,
+    validate_date,
+    validate_title,
+    validate_url,
+)
 from bot.engine.index import Hit, IndexBuilder, PassageIndex, indexed_text
-from bot.engine.ingest import ExtractedText, extract_text
+from bot.engine.ingest import ExtractedText
 from bot.engine.query import Query, Turn, typed_words
+from bot.engine.sandbox import TEXT, ParseJob, ParseLimits, ParseQueue
 from bot.settings import Settings
 from bot.store import BUNDLED, DocumentRecord, DuplicateDocument, PassageRecord, Store, StoreError, TaughtRecord, open_store
 from bot.engine.teaching import GapGroup, best_match, group_gaps, terms_key
@@ -148,6 +157,18 @@ class Engine:
         self.without_bundled: set[int] = set()  # servers whose admins turned the bundled article off
         self._fetcher: Fetcher | None = None
         self._taught: dict[int, list[TaughtRecord]] = {}  # per server, loaded on first question
+        self.parse_queue = ParseQueue(settings.parse_workers, settings.parse_queue_per_server)
+        self.parse_limits = ParseLimits(
+            timeout_s=settings.parse_timeout_s,
+            memory_bytes=settings.parse_memory_mb * 2**20,
+            max_upload_bytes=settings.max_upload_bytes,
+            max_passages=settings.max_passages_per_document,
+        )
+        # Committed changes not yet in the index. Each caller queues its own, and whoever holds
+        # the lock applies everything queued, so a failed or cancelled update is retried by the
+        # next one and the index follows exactly what was committed.
+        self._unindexed_added: list[int] = []
+        self._unindexed_removed: list[int] = []
 
     @classmethod
     async def open(cls, settings: Settings, *, seed: bool = True) -> Engine:
@@ -276,9 +297,11 @@ class Engine:
         except OSError as exc:  # a read-only or full disk costs the next start a rebuild, nothing else
             log.warning("could not save the index snapshot %s: %s", path, exc)
 
-    async def read_upload(self, data: bytes, filename: str) -> ExtractedText:
-        """An uploaded file's text (text, Markdown, HTML, PDF), read off the event loop."""
-        return await asyncio.to_thread(extract_text, data, filename, max_bytes=self.settings.max_upload_bytes)
+    async def read_upload(self, data: bytes, filename: str, *, guild_id: int = BUNDLED) -> ExtractedText:
+        """An uploaded file's text (text, Markdown, HTML, PDF), read in a child process within
+        the parse budgets, like every upload."""
+        job = ParseJob(data=data, filename=filename, extract_only=True)
+        return await self.parse_queue.parse(job, self.parse_limits, server=guild_id, name=filename)
 
     # -- every process sees every change ------------------------------------------------------
 
@@ -341,7 +364,8 @@ class Engine:
     ) -> DocumentRecord:
         """Extract and add an uploaded (or fetched) file. An HTML page's own metadata (title,
         published date, canonical URL) is used where the caller gives none."""
-        extracted = await self.read_upload(data, filename)
+        # Read in a child process within the parse budgets (read_upload), then parsed in another.
+        extracted = await self.read_upload(data, filename, guild_id=guild_id)
         return await self.add_text(
             extracted.text,
             filename=filename,
@@ -384,10 +408,16 @@ class Engine:
         """Parse, store (one transaction) and make searchable. Raises DocumentError, DuplicateDocument."""
         if len(text.encode("utf-8", "surrogatepass")) > self.settings.max_upload_bytes:
             raise DocumentError(f"the text is larger than the limit of {self.settings.max_upload_bytes // 1000:,} kB")
-        parsed = await asyncio.to_thread(parse_text, text, filename=filename, title=title, date=date)
-        if url is not None and not url.startswith(("http://", "https://")):
-            raise DocumentError("the source URL must start with http:// or https://")
-        record = await self.store.add_document(parsed, guild_id=guild_id, added_by=added_by, url=url)
+        url, date = validate_url(url), validate_date(date)  # what the admin typed: refused before any reading
+        title = validate_title(title) if title else None
+        job = ParseJob(text=text, filename=filename, title=title, date=date)
+        parsed = await self.parse_queue.parse(job, self.parse_limits, server=guild_id, name=filename or TEXT)
+        return await self._store(parsed, guild_id=guild_id, added_by=added_by, url=url)
+
+    async def _store(self, parsed: ParsedDocument, *, guild_id: int, added_by: str, url: str | None) -> DocumentRecord:
+        # The operator's bundled scope has no size quota; each server does.
+        quota = None if guild_id == BUNDLED else self.settings.max_server_bytes
+        record = await self.store.add_document(parsed, guild_id=guild_id, added_by=added_by, url=url, max_guild_bytes=quota)
         await self._update_index(added=[record.id])
         return record
 
@@ -545,7 +575,11 @@ class Engine:
         passages = await self.store.get_passages(
             (h.passage_id for h in hits), visible_in=_visible_in(guild_id, everything)
         )
-        return _dedupe([(h, passages[h.passage_id]) for h in hits if h.passage_id in passages])
+        ranked = _dedupe([(h, passages[h.passage_id]) for h in hits if h.passage_id in passages])
+        # Sentence splitting (pysbd, pure Python) in a worker thread, never on the event loop:
+        # the answer's steps then find these passages' sentences in split_sentences' cache.
+        await asyncio.to_thread(_split_all, [p.text for _, p in ranked])
+        return ranked
 
     async def search(
         self, query: str, *, guild_id: int | None = None, limit: int = 5, everything: bool = False
@@ -742,6 +776,11 @@ def _candidates(ranked: list[tuple[Hit, PassageRecord]]) -> list[Candidate]:
 def _passage_terms(passage: PassageRecord) -> frozenset[str]:
     """What a passage mentions: its text, section and its document's title."""
     return frozenset(analyzer.analyze(indexed_text(passage) + "\n" + passage.title))
+
+
+def _split_all(texts: list[str]) -> None:
+    for text in texts:
+        split_sentences(text)
 
 
 def _visible_in(guild_id: int | None, everything: bool) -> int | None:

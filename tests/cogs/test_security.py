@@ -52,9 +52,62 @@ async def test_concurrent_uploads_from_many_servers_all_succeed(simcord_env, new
             fire_slash_nowait(s.admin, s.channel, "corpus add", file=(f"{topic}.txt", _report(topic)))
             for s, topic in zip(servers, topics, strict=False)
         ]
-        await simcord_env.settle()
+        await simcord_env.settle(timeout=60)  # six child processes on a busy machine
         assert all(a.response.content.startswith("Added") for a in added), [a.response.content for a in added]
         for s, topic in zip(servers, topics, strict=False):
             asked = await s.member.slash(s.channel, "ask", question=f"Why was the {topic} census cancelled?")
             assert "bridge flooded" in asked.response.embeds[0].description
     assert not simcord_env.errors
+
+
+async def test_one_servers_pdf_flood_does_not_hold_up_another_servers_add(simcord_env, server, other_server):
+    import asyncio
+    import time
+
+    from bot.measure.loadtest import fire_slash_nowait
+    from bot.measure import hostile
+
+    flood = [
+        fire_slash_nowait(server.admin, server.channel, "corpus add", file=(f"f{i}.pdf", hostile.shared_stream_pdf(3 + i)))
+        for i in range(6)
+    ]
+    await asyncio.sleep(0.05)
+    note = fire_slash_nowait(
+        other_server.admin, other_server.channel, "corpus add", file=("ferry.txt", b"Ferry\n\nThe ferry leaves at noon.")
+    )
+    # When each reply came (polled: on a busy machine absolute times say little, the order does).
+    done_at: dict[int, float] = {}
+    started = time.perf_counter()
+    while len(done_at) < 7 and time.perf_counter() - started < 120:
+        for i, result in enumerate([*flood, note]):
+            if i not in done_at and result.acknowledged and not result.deferred:
+                done_at[i] = time.perf_counter()
+        await asyncio.sleep(0.01)
+    await simcord_env.settle(timeout=60)
+    assert note.response.content.startswith("Added"), note.response.content
+    replies = [f.response.content for f in flood]
+    read = [i for i, r in enumerate(replies) if "more page content than TalksBot reads" in r]
+    assert sum("already has 3 documents being read" in r for r in replies) == 3, replies
+    assert len(read) == 3, replies
+    # The other server's note did not wait behind the flood's queue: it was added before the
+    # flood's last document had been read.
+    assert done_at[6] < max(done_at[i] for i in read), done_at
+    simcord_env.errors  # noqa: B018  (the refusals went through the tree's handler)
+
+
+async def test_source_on_a_document_at_the_passage_limit_reads_one_paragraph(simcord_env, server):
+    from bot.measure.hostile import HeldLoop
+
+    lines = "\n\n".join(f"Paragraph {i} says the ferry number {i} leaves on time." for i in range(1, 9_001))
+    # Added through the engine: SimCord gives one command 5 s, too little for 9,000 passages on a busy machine.
+    doc = await simcord_env.bot.engine.add_file(
+        f"Timetable\n\n{lines}".encode(), "big.txt", guild_id=server.guild.id, added_by=str(server.admin.id)
+    )
+    assert doc.passages == 9_000
+    async with HeldLoop() as held:
+        shown = await server.member.slash(server.channel, "source", document=f"#{doc.id}", paragraph=8_500)
+    assert "ferry number 8500 leaves" in shown.response.embeds[0].description
+    assert held.worst_s < 0.100
+    too_far = await server.member.slash(server.channel, "source", document=f"#{doc.id}", paragraph=9_001)
+    assert "has paragraphs 1 to 9000" in too_far.response.content
+    simcord_env.errors  # noqa: B018  (the refusal went through the tree's handler)
