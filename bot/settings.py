@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     k1: float = Field(default=1.5, gt=0, le=5)  # rank_bm25's own default
     b: float = Field(default=0.75, ge=0, le=1)
     sources: int = Field(default=3, ge=1, le=10, description="sources cited under an answer")
+    # How sure the decision must be to answer (bot/engine/decide.py; README, "When TalksBot does
+    # not answer"): higher is quieter.
+    answer_threshold: float = Field(default=0.25, ge=0, le=1)  # = decide.THRESHOLD
 
     # Limits (see README, "Limits and safety").
     max_question_chars: int = Field(default=500, ge=20, le=4000)

@@ -52,6 +52,11 @@ def _stemmer() -> Stemmer.Stemmer:
     return stemmer
 
 
+def stem(word: str) -> str:
+    """The Snowball stem of one lower-cased word (stop words kept)."""
+    return _stemmer().stemWord(word.casefold())
+
+
 @dataclass(frozen=True, slots=True)
 class Token:
     """A chunk of the original text and the terms it yields (empty for stop words)."""

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from bot.engine import analyzer
+from bot.engine import analyzer, semantic
 from bot.engine.documents import Sentence, split_sentences
 from bot.engine.query import Query
 
@@ -50,6 +50,7 @@ class ScoredSentence:
     coverage: float  # share of the question's weight (idf) this sentence holds, 0..1
     share: float  # share of the question's distinct terms it contains, 0..1: decides abstaining
     score: float  # coverage plus cue and passage-rank bonuses: the ranking of sentences
+    matched: frozenset[str] = frozenset()  # question terms it has, as such or in other words
 
 
 def best_sentences(
@@ -62,6 +63,7 @@ def best_sentences(
         return []
     cue = _CUES.get(query.kind or "")
     top_score = max(c.score for c in candidates) or 1.0
+    surface = {term: word for word, terms in query.words for term in terms}  # a term as it was written
     best: list[ScoredSentence] = []
     for candidate in candidates:
         chosen: ScoredSentence | None = None
@@ -69,12 +71,23 @@ def best_sentences(
             matched = wanted.keys() & set(analyzer.analyze(sentence.text))
             if not matched:
                 continue
-            coverage = sum(wanted[t] for t in matched) / total
+            credit = {term: wanted[term] for term in matched}
+            # A question word the sentence says in other words ("ships" for "vessels") counts,
+            # weighted by how close the meaning is.
+            missing = [t for t in wanted if t not in matched and t in surface]
+            if missing:
+                closeness = semantic.closest_words([surface[t] for t in missing], sentence.text)
+                for term, similarity in zip(missing, closeness):
+                    if similarity >= semantic.SAME_MEANING:
+                        credit[term] = wanted[term] * float(similarity)
+            matched = credit.keys()
+            coverage = sum(credit.values()) / total
             score = coverage + PASSAGE_RANK_WEIGHT * candidate.score / top_score
             if cue and cue.search(sentence.text):
                 score += CUE_BONUS
             if chosen is None or score > chosen.score:
-                chosen = ScoredSentence(candidate.key, sentence, coverage, len(matched) / len(wanted), score)
+                share = len(matched) / len(wanted)
+                chosen = ScoredSentence(candidate.key, sentence, coverage, share, score, frozenset(matched))
         if chosen:
             best.append(chosen)
     best.sort(key=lambda s: -s.score)

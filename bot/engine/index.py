@@ -113,8 +113,13 @@ class PassageIndex:
         """The ranking idf of a term (the rarest possible for an unknown term)."""
         term_id = self.term_ids.get(term)
         if term_id is None:
-            return float(self.ranking_idf.max()) if len(self.ranking_idf) else 1.0
+            return self.max_idf
         return float(self.ranking_idf[term_id])
+
+    @property
+    def max_idf(self) -> float:
+        """The largest ranking idf (a term in one passage): scales idf-based features to 0..1."""
+        return float(self.ranking_idf.max()) if len(self.ranking_idf) else 1.0
 
     def visible(self, guild_id: int | None, *, bundled: bool = True) -> np.ndarray:
         """Which passages a server sees: the bundled corpus and its own (only bundled in DMs).

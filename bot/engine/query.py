@@ -83,6 +83,7 @@ class Query:
     terms: tuple[str, ...]  # analyzer terms in order, duplicates kept (BM25 counts them)
     names: tuple[tuple[str, ...], ...]  # terms of each name the question mentions
     kind: str | None  # question type (see ``question_type``)
+    words: tuple[tuple[str, tuple[str, ...]], ...] = ()  # each word as written, with its terms
     # Earlier questions of the same conversation, oldest first, for follow-ups ("and when?").
     # Set by the caller that knows the conversation; the engine does not keep history itself.
     context: tuple[Turn, ...] = ()
@@ -94,6 +95,7 @@ class Query:
             terms=tuple(analyzer.analyze(searchable(text))),
             names=names_in(text),
             kind=question_type(text),
+            words=tuple((text[t.start : t.end], t.terms) for t in analyzer.tokens(text) if t.terms),
             context=tuple(turn if isinstance(turn, Turn) else Turn(turn) for turn in context),
         )
 

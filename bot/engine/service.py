@@ -12,7 +12,7 @@ import datetime as dt
 import importlib.resources
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,7 +27,7 @@ from bot.engine.answer import (
     snippet,
     taught_sentence,
 )
-from bot.engine.decide import decide
+from bot.engine.decide import decide, gather
 from bot.engine.documents import (
     DocumentError,
     ParsedDocument,
@@ -630,8 +630,8 @@ class Engine:
         if taught is not None:
             return done(**taught)
         best = sentences[0] if sentences else None
-        passage_terms = _passage_terms(next(p for _, p in ranked if p.id == best.key)) if best else frozenset()
-        decision = decide(query, best, passage_terms)
+        evidence = evidence_for(query, index.term_ids.__contains__, ranked, sentences)
+        decision = decide(query, evidence, index.idf, index.max_idf, self.settings.answer_threshold)
         scores = {"term_share": decision.term_share, "confidence": decision.confidence}
         if best is None or not decision.answer:
             closest = [_source(n, h, p, best_of.get(h.passage_id)) for n, (h, p) in enumerate(ranked[:limit], 1)]
@@ -767,6 +767,17 @@ def _followed(query: Query, doc_id: int, borrowed: bool) -> str | None:
     if borrowed:
         return query.context[-1].question
     return next((turn.question for turn in reversed(query.context) if turn.doc_id == doc_id), None)
+
+
+def evidence_for(
+    query: Query, known: Callable[[str], bool], ranked: list[tuple[Hit, PassageRecord]], sentences: list[ScoredSentence]
+):
+    """What the decision looks at for the best sentence (None when there is none)."""
+    if not sentences:
+        return None
+    passage = next(p for _, p in ranked if p.id == sentences[0].key)
+    scores = [h.score for h, _ in ranked]
+    return gather(query, known, sentences, passage.text, _passage_terms(passage), scores, passage.id == ranked[0][1].id)
 
 
 def _candidates(ranked: list[tuple[Hit, PassageRecord]]) -> list[Candidate]:

@@ -1,0 +1,69 @@
+"""Meaning, not only words: WordLlama's l2_supercat embeddings (16 MB, shipped in its wheel).
+
+Nothing is downloaded: the model is loaded from the installed package's own folder with
+downloads disabled. WordLlama 0.4 looks for the tokenizer in ``wordllama/tokenizer/`` (singular)
+next to its code, but its wheel ships it in ``wordllama/tokenizers/``; as ``cache_dir`` the
+package folder makes its cache lookup (``cache_dir/tokenizers/``) find the shipped file.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from bot.engine.analyzer import STOP_WORDS
+
+_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def model():
+    import wordllama
+    from wordllama import WordLlama
+
+    with _lock:
+        return WordLlama.load(cache_dir=Path(wordllama.__file__).parent, disable_download=True)
+
+
+def embed(texts: Sequence[str]) -> np.ndarray:
+    """Unit-length embeddings, one row per text (a text with no known tokens is all zeros)."""
+    if not texts:
+        return np.zeros((0, 256), np.float32)
+    vectors = model().embed(list(texts), norm=False)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+
+
+# Two words this similar are taken as the same thing said differently ("ships" and "vessels" 0.49,
+# "stop" and "halted" 0.60, "defend" and "defense" 0.70); unrelated words score below 0.25.
+SAME_MEANING = 0.4
+_WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
+
+
+@lru_cache(maxsize=1 << 16)
+def word_vector(word: str) -> np.ndarray:
+    """One word's unit vector (cached: words repeat, Zipf)."""
+    return embed([word])[0]
+
+
+def closest_words(wanted: Sequence[str], text: str) -> np.ndarray:
+    """For each wanted word, its highest similarity to a word of ``text`` (stop words ignored)."""
+    found = {w.casefold() for w in _WORD.findall(text)} - STOP_WORDS
+    if not wanted or not found:
+        return np.zeros(len(wanted), np.float32)
+    ours = np.stack([word_vector(w.casefold()) for w in wanted])
+    theirs = np.stack([word_vector(w) for w in sorted(found)])
+    return (ours @ theirs.T).max(axis=1)
+
+
+def similarities(question: str, texts: Sequence[str]) -> np.ndarray:
+    """Cosine similarity of the question to each text, -1..1."""
+    if not texts:
+        return np.zeros(0, np.float32)
+    vectors = embed([question, *texts])
+    return vectors[1:] @ vectors[0]
