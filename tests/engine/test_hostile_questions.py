@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.engine.service import NOTHING_TO_LOOK_FOR, Engine, QuestionError
+from bot.engine.service import NOT_FOUND, NOTHING_TO_LOOK_FOR, Engine, QuestionError
 from bot.settings import Settings
 
 ARTICLE_WORDS = ["talks", "cancelled", "Taiwan", "U.S.", "Pentagon", "Indo-Pacific", "China's", "why", "who", "the"]
@@ -48,12 +48,20 @@ def test_any_question_gets_a_quoted_answer_a_refusal_or_a_clear_error(article_en
         "why were talks cancelled? \U0001f914\U0001f525",  # emoji
         "\u202ewhy were talks cancelled?\u202c",  # right-to-left override around it
         "why\x00 were\x07 talks\x1b[31m cancelled?",  # control characters and an escape sequence
-        "لماذا ألغيت المحادثات؟ why were talks cancelled?",  # Arabic, right-to-left
     ],
 )
 async def test_odd_characters_around_a_real_question_still_find_the_answer(engine, question):
     answer = await engine.ask(question)
     assert answer.answer and "abruptly halted in 2023" in answer.answer
+
+
+async def test_words_the_documents_never_use_are_not_ignored_but_the_passage_is_shown(engine):
+    """Three of this question's five terms (the Arabic words) are in no document, so the decision
+    does not take the sentence as its answer (engine/decide.py, UNKNOWN_SHARE); the passage with
+    the answer is still listed first as the closest."""
+    answer = await engine.ask("لماذا ألغيت المحادثات؟ why were talks cancelled?")
+    assert answer.answer is None and answer.message == NOT_FOUND
+    assert "abruptly halted in 2023" in answer.closest[0].snippet
 
 
 @pytest.mark.parametrize("question", ["the of and why who what", "???!!! ...", "\U0001f914\U0001f525\U0001f600"])
