@@ -8,6 +8,7 @@ question asks for, there is no answer (see README, "When TalksBot does not answe
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -68,7 +69,7 @@ def best_sentences(
     for candidate in candidates:
         chosen: ScoredSentence | None = None
         for sentence in split_sentences(candidate.text):
-            matched = wanted.keys() & set(analyzer.analyze(sentence.text))
+            matched = wanted.keys() & sentence_terms(sentence.text)
             if not matched:
                 continue
             credit = {term: wanted[term] for term in matched}
@@ -92,6 +93,12 @@ def best_sentences(
             best.append(chosen)
     best.sort(key=lambda s: -s.score)
     return best
+
+
+@lru_cache(maxsize=1 << 13)
+def sentence_terms(text: str) -> frozenset[str]:
+    """A sentence's terms (cached: the same top passages' sentences come back question after question)."""
+    return frozenset(analyzer.analyze(text))
 
 
 def snippet(text: str, sentence: Sentence, limit: int = SNIPPET_CHARS) -> str:

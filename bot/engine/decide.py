@@ -14,6 +14,7 @@ from collections.abc import Callable, Set
 from dataclasses import dataclass
 
 from bot.engine import analyzer, semantic
+from bot.engine import answer
 from bot.engine.answer import ScoredSentence
 from bot.engine.documents import split_sentences
 from bot.engine.query import Query
@@ -144,13 +145,12 @@ def gather(
     best = sentences[0]
     neighbours = split_sentences(passage_text)
     at = next((i for i, s in enumerate(neighbours) if s.start == best.sentence.start), 0)
-    window = " ".join(s.text for s in neighbours[max(0, at - 1) : at + 2])
     top = passage_scores[0] if passage_scores else 0.0
     second = passage_scores[1] if len(passage_scores) > 1 else 0.0
     return Evidence(
         best=best,
         runner_up_score=sentences[1].score if len(sentences) > 1 else 0.0,
-        window_terms=frozenset(analyzer.analyze(window)),
+        window_terms=frozenset().union(*(answer.sentence_terms(s.text) for s in neighbours[max(0, at - 1) : at + 2])),
         passage_terms=passage_terms,
         passage_margin=(top - second) / top if top > 0 else 0.0,
         best_is_top=best_is_top,
@@ -172,7 +172,7 @@ def features(query: Query, evidence: Evidence, weight: Callable[[str], float], m
     sentence = best.sentence.text
     wanted = {term: weight(term) for term in query.distinct}
     total = sum(wanted.values()) or 1.0
-    sentence_terms = set(analyzer.analyze(sentence))
+    sentence_terms = answer.sentence_terms(sentence)
     missing_from_sentence = [w for t, w in wanted.items() if t not in sentence_terms]
     asked = [w for w in words(query.text) if w not in _FRAME]
     said = words(sentence)

@@ -67,13 +67,25 @@ def word_vector(word: str) -> np.ndarray:
     return embed([word])[0]
 
 
+@lru_cache(maxsize=1 << 13)
+def _word_vectors(text: str) -> np.ndarray | None:
+    """The vectors of a text's words (cached: the same top passages' sentences come back)."""
+    found = {w.casefold() for w in _WORD.findall(text)} - STOP_WORDS
+    return np.stack([word_vector(w) for w in sorted(found)]) if found else None
+
+
+@lru_cache(maxsize=1 << 13)
+def text_vector(text: str) -> np.ndarray:
+    """One text's unit vector (cached, as above)."""
+    return embed([text])[0]
+
+
 def closest_words(wanted: Sequence[str], text: str) -> np.ndarray:
     """For each wanted word, its highest similarity to a word of ``text`` (stop words ignored)."""
-    found = {w.casefold() for w in _WORD.findall(text)} - STOP_WORDS
-    if not wanted or not found:
+    theirs = _word_vectors(text)
+    if not wanted or theirs is None:
         return np.zeros(len(wanted), np.float32)
     ours = np.stack([word_vector(w.casefold()) for w in wanted])
-    theirs = np.stack([word_vector(w) for w in sorted(found)])
     return (ours @ theirs.T).max(axis=1)
 
 
@@ -81,5 +93,4 @@ def similarities(question: str, texts: Sequence[str]) -> np.ndarray:
     """Cosine similarity of the question to each text, -1..1."""
     if not texts:
         return np.zeros(0, np.float32)
-    vectors = embed([question, *texts])
-    return vectors[1:] @ vectors[0]
+    return np.stack([text_vector(t) for t in texts]) @ embed([question])[0]

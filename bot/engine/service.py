@@ -594,6 +594,11 @@ class Engine:
         searched = int(index.visible(guild_id, bundled=self.shows_bundled(guild_id)).sum()) if not everything else len(index)
         return SearchResult(query, list(parsed.terms), sources, searched, (time.perf_counter() - started) * 1000)
 
+    def _choose_and_decide(self, index: PassageIndex, query: Query, ranked: list[tuple[Hit, PassageRecord]]):
+        sentences = best_sentences(query, _candidates(ranked), index.idf)
+        evidence = evidence_for(query, index.term_ids.__contains__, ranked, sentences)
+        return sentences, decide(query, evidence, index.idf, index.max_idf, self.settings.answer_threshold)
+
     async def ask(
         self,
         question: str,
@@ -624,14 +629,12 @@ class Engine:
         if not query.terms:
             return done(answer=None, sources=[], message=NOTHING_TO_LOOK_FOR)
         ranked = await self._retrieve(index, query, max(10, limit * 3), guild_id, everything)
-        sentences = best_sentences(query, _candidates(ranked), index.idf)
+        sentences, decision = self._choose_and_decide(index, query, ranked)
         best_of = {s.key: s for s in sentences}
         taught = await self._taught_answer(query, guild_id, ranked, best_of, index, limit)
         if taught is not None:
             return done(**taught)
         best = sentences[0] if sentences else None
-        evidence = evidence_for(query, index.term_ids.__contains__, ranked, sentences)
-        decision = decide(query, evidence, index.idf, index.max_idf, self.settings.answer_threshold)
         scores = {"term_share": decision.term_share, "confidence": decision.confidence}
         if best is None or not decision.answer:
             closest = [_source(n, h, p, best_of.get(h.passage_id)) for n, (h, p) in enumerate(ranked[:limit], 1)]
