@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import os
 import re
+import stat
 import sqlite3
 import sys
 from collections.abc import Awaitable, Callable
+from typing import BinaryIO, NoReturn, TextIO
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -98,12 +101,7 @@ async def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"added #{record.id} {record.title!r} ({record.passages} passages) from {record.url}")
                 continue
             path = Path(name)
-            try:
-                if path.stat().st_size > settings.max_upload_bytes:  # before reading it all
-                    raise CommandError(f"{name} is larger than the limit of {settings.max_upload_bytes // 1000:,} kB")
-                data = path.read_bytes()
-            except OSError as exc:
-                raise CommandError(f"cannot read {name}: {exc.strerror or exc}") from None
+            data = read_regular_file(path, settings.max_upload_bytes)
             try:
                 record = await engine.add_file(
                     data,
@@ -280,22 +278,81 @@ def _positive_int(value: str) -> int:
     return number
 
 
-def _guild_id(value: str) -> int:
-    number = int(value)
-    if number < 0:
-        raise argparse.ArgumentTypeError("a server id is 0 or more")
+def read_regular_file(path: Path, max_bytes: int) -> bytes:
+    """A regular file's bytes, at most ``max_bytes``: a FIFO would block for ever and /dev/zero
+    never ends, and st_size says nothing about either."""
+    try:
+        with open_regular_file(path) as file:
+            data = file.read(max_bytes + 1)
+    except NotRegularFile:
+        raise CommandError(f"{path} is not a regular file") from None
+    except OSError as exc:
+        raise CommandError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > max_bytes:
+        raise CommandError(f"{path} is larger than the limit of {max_bytes // 1000:,} kB")
+    return data
+
+
+class NotRegularFile(OSError):
+    pass
+
+
+def open_regular_file(path: Path) -> BinaryIO:
+    """Open a regular file for reading; NotRegularFile for anything else. Opened non-blocking
+    first: opening a FIFO that no one writes to would wait for ever."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotRegularFile(str(path))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+MAX_SNOWFLAKE = 2**63 - 1  # Discord ids are 64-bit snowflakes; SQLite stores up to 2**63 - 1
+
+
+def _number(value: str) -> int:
+    # ASCII digits only: int() also takes "²"-like digits and "1_000", and 5,000 digits raise.
+    if not value.isascii() or not value.isdigit() or len(value) > 20:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a server id (digits, as Discord shows them)")
+    return int(value)
+
+
+def _snowflake(value: str) -> int:
+    """A Discord server id: 0 < id < 2**63."""
+    number = _number(value)
+    if not 0 < number <= MAX_SNOWFLAKE:
+        raise argparse.ArgumentTypeError(f"{value} is not a server id (1 to {MAX_SNOWFLAKE})")
     return number
 
 
+def _guild_id(value: str) -> int:
+    """A server id, or 0 for the bundled documents (export and import)."""
+    number = _number(value)
+    if number > MAX_SNOWFLAKE:
+        raise argparse.ArgumentTypeError(f"{value} is not a server id (0 for the bundled ones, or up to {MAX_SNOWFLAKE})")
+    return number
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments are one line and exit status 1, like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_ERROR, f"talksbot: {terminal_safe(message)} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="talksbot", description="Answers questions about news articles, with citations.")
+    parser = _Parser(prog="talksbot", description="Answers questions about news articles, with citations.")
     db_help = "SQLite file or postgresql:// URL (default: $TALKSBOT_DB or the user data directory); before or after the command"
     parser.add_argument("--db", help=db_help)
     # The global options again on every subcommand, so `talksbot ask Q --db PATH` works too.
     # SUPPRESS: a subcommand that was not given --db keeps the value from before the command.
     global_options = argparse.ArgumentParser(add_help=False)
     global_options.add_argument("--db", default=argparse.SUPPRESS, help=db_help)
-    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     def command(name: str, **kwargs) -> argparse.ArgumentParser:
         return subparsers.add_parser(name, parents=[global_options], **kwargs)
@@ -305,14 +362,14 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("question")
     ask.add_argument("--json", action="store_true", help="print one JSON object")
     ask.add_argument("--limit", type=_positive_int, default=None, help="how many sources (default 3)")
-    ask.add_argument("--guild", type=int, help="ask as this server sees the documents")
+    ask.add_argument("--guild", type=_snowflake, help="ask as this server sees the documents")
     ask.set_defaults(handler=cmd_ask)
 
     search = command("search", help="the best matching passages with their scores")
     search.add_argument("query")
     search.add_argument("--json", action="store_true")
     search.add_argument("--limit", type=_positive_int, default=5)
-    search.add_argument("--guild", type=int, help="search as this server sees the documents")
+    search.add_argument("--guild", type=_snowflake, help="search as this server sees the documents")
     search.set_defaults(handler=cmd_search)
 
     add = command("add", help="add documents: files (text, Markdown, HTML, PDF) or links to pages")
@@ -320,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--title")
     add.add_argument("--date", help="YYYY-MM-DD")
     add.add_argument("--url", help="the source URL")
-    add.add_argument("--guild", type=int, help="the server it belongs to (default: visible everywhere)")
+    add.add_argument("--guild", type=_snowflake, help="the server it belongs to (default: visible everywhere)")
     add.set_defaults(handler=cmd_add)
 
     remove = command("remove", help="remove a document by id or title")
@@ -378,7 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=cmd_run)
 
     sync = command("sync", help="register the slash commands with Discord now")
-    sync.add_argument("--guild", type=int, help="only in this server (instant), instead of globally")
+    sync.add_argument("--guild", type=_snowflake, help="only in this server (instant), instead of globally")
     sync.set_defaults(handler=cmd_sync)
 
     evaluate = command(
@@ -421,8 +478,43 @@ def _settings(args: argparse.Namespace) -> Settings:
         raise CommandError(f"invalid configuration: {problems}") from None
 
 
+_CONTROLS = {code: f"\\u{code:04x}" for code in [*range(0x20), 0x7F, *range(0x80, 0xA0)] if chr(code) not in "\n\t"}
+
+
+def terminal_safe(text: str) -> str:
+    """Control characters shown as \\uXXXX: a document's ESC sequences must not drive the
+    operator's terminal (retitle it, clear it). Valid inside JSON strings too."""
+    return text.translate(_CONTROLS)
+
+
+class _TerminalSafe(io.TextIOBase):
+    """stdout that writes every text through ``terminal_safe``."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        self.stream.write(terminal_safe(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    stdout = sys.stdout
+    sys.stdout = _TerminalSafe(stdout)
+    try:
+        return _run(args)
+    finally:
+        sys.stdout = stdout
+
+
+def _run(args: argparse.Namespace) -> int:
     settings: Settings | None = None
     try:
         settings = _settings(args)
@@ -439,10 +531,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except UnknownDocument as exc:
-        print(f"talksbot: {exc.describe('talksbot docs')}", file=sys.stderr)
+        print(f"talksbot: {terminal_safe(exc.describe('talksbot docs'))}", file=sys.stderr)
         return EXIT_ERROR
     except (CommandError, QuestionError, DocumentError, StoreError, TransferError) as exc:
-        print(f"talksbot: {exc}", file=sys.stderr)
+        print(f"talksbot: {terminal_safe(str(exc))}", file=sys.stderr)
         return EXIT_ERROR
     except sqlite3.Error as exc:  # a store failure outside the store's own error paths: still one line
         path = settings.db if settings is not None else Path("the store")

@@ -12,11 +12,14 @@ No Discord here: the command line calls it (``talksbot export`` / ``talksbot imp
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from bot.engine.documents import (
     DocumentError,
@@ -55,6 +58,15 @@ async def export_documents(store: Store, path: Path, *, guild_id: int = BUNDLED)
     interrupted export never leaves a partial file under the final name.
     """
     path = Path(path)
+    try:
+        existing = os.lstat(path)
+    except FileNotFoundError:
+        existing = None
+    except OSError as exc:
+        raise TransferError(f"cannot write {path}: {exc.strerror or exc}") from None
+    if existing is not None and not stat.S_ISREG(existing.st_mode):
+        # Renaming over a symlink or a FIFO would replace it, not write where it points.
+        raise TransferError(f"{path} exists and is not a regular file (a link, a pipe, a device); choose another name")
     temporary = path.with_name(f".{path.name}.{os.getpid()}.part")
     count = 0
     try:
@@ -78,27 +90,53 @@ async def export_documents(store: Store, path: Path, *, guild_id: int = BUNDLED)
 # -- import ------------------------------------------------------------------------------------
 
 
+def line_limit(max_body_bytes: int) -> int:
+    """The longest line an import reads: a body at the limit, every character escaped (\\uXXXX),
+    and the other fields."""
+    return 6 * max_body_bytes + 100_000
+
+
 def read_export(path: Path, *, max_body_bytes: int, guild_id: int | None = None) -> list[NewDocument]:
-    """Read and check a whole export file. ``guild_id`` moves every document to that server."""
+    """Read and check a whole export file, line by line. ``guild_id`` moves every document to
+    that server."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        # Non-blocking open: a FIFO no one writes to would wait for ever.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
         raise TransferError(f"cannot read {path}: {exc.strerror or exc}") from None
-    return parse_export(data, name=str(path), max_body_bytes=max_body_bytes, guild_id=guild_id)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise TransferError(f"{path} is not a regular file")
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    try:
+        with os.fdopen(fd, "rb") as file:
+            return parse_export(file, name=str(path), max_body_bytes=max_body_bytes, guild_id=guild_id)
+    except OSError as exc:
+        raise TransferError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-def parse_export(data: bytes, *, name: str, max_body_bytes: int, guild_id: int | None = None) -> list[NewDocument]:
+def parse_export(
+    data: bytes | BinaryIO, *, name: str, max_body_bytes: int, guild_id: int | None = None
+) -> list[NewDocument]:
     """Every line checked; the first damaged one raises TransferError naming its line number.
 
+    Read line by line, none longer than ``line_limit``: a 300 MB line is refused, not loaded.
     Blank lines are ignored (a file may end with one).
     """
+    stream = io.BytesIO(data) if isinstance(data, bytes) else data
+    limit = line_limit(max_body_bytes)
     documents = []
-    for number, raw in enumerate(data.split(b"\n"), start=1):
+    for number, raw in enumerate(iter(lambda: stream.readline(limit + 1), b""), start=1):
+        if len(raw) > limit:
+            raise TransferError(f"{name} line {number}: longer than {limit // 1_000_000:,} MB; nothing was imported")
         if not raw.strip():
             continue
         try:
-            documents.append(_document(raw, max_body_bytes, guild_id))
+            documents.append(_document(raw.rstrip(b"\n"), max_body_bytes, guild_id))
         except (TransferError, DocumentError) as exc:
             raise TransferError(f"{name} line {number}: {exc}; nothing was imported") from None
     return documents
@@ -155,6 +193,11 @@ def _field(line: dict, name: str, kind: type) -> object:
     if not isinstance(value, kind) or isinstance(value, bool):
         expected = {str: "a string", int: "an integer"}[kind]
         raise TransferError(f"{name} must be {expected}")
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # JSON allows "\ud800", a lone surrogate: not text
+            raise TransferError(f"{name} is not valid Unicode text (a lone surrogate)") from None
     return value
 
 

@@ -333,7 +333,7 @@ def test_cli_damaged_file_is_one_line_and_adds_nothing(cli, tmp_path):
     missing = cli("b.db", "import", "nowhere.jsonl")
     assert missing.returncode == 1 and missing.stderr.startswith("talksbot: cannot read nowhere.jsonl")
     negative = cli("b.db", "export", "x.jsonl", "--guild", "-3")
-    assert negative.returncode == 2 and "server id" in negative.stderr
+    assert negative.returncode == 1 and "server id" in negative.stderr
 
 
 # -- between SQLite and PostgreSQL --------------------------------------------------------------

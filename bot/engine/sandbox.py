@@ -15,6 +15,7 @@ a bounded number waiting per server, so one server's uploads cannot starve anoth
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import multiprocessing
 import os
@@ -74,6 +75,7 @@ def _child_main(out, job: ParseJob, limits: ParseLimits) -> None:
     cpu = math.ceil(limits.timeout_s) + 1  # the parent kills at the wall budget; this is a backstop
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
     os.nice(10)  # on a busy machine the bot's event loop gets the CPU first
+    logging.disable(logging.CRITICAL)  # pypdf's warnings on damaged files are not for users; the refusal says it
     try:
         result: tuple = ("ok", parse_job(job, limits))
     except DocumentError as exc:
