@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 CANCELLED = "abruptly halted in 2023"
@@ -113,7 +115,8 @@ async def test_a_deleted_question_takes_its_answer_with_it(simcord_env, server):
 
 
 async def test_a_reply_is_answered_in_the_conversation_and_says_what_it_followed(simcord_env, server):
-    from tests.engine.test_followup import FERRY, LIBRARY
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures"
+    LIBRARY, FERRY = ((fixtures / name).read_text("utf-8") for name in ("library.txt", "ferry.txt"))
 
     engine = simcord_env.bot.engine
     await engine.add_text(LIBRARY, guild_id=server.guild.id, added_by="test")

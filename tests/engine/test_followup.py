@@ -3,18 +3,15 @@ answered them) as an argument, so it is tested here without Discord."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from bot.engine.query import Turn
 
 GUILD = 77
-LIBRARY = (
-    "Library renovation\n\nThe city library closed in 2022 for a renovation of its roof. "
-    "The library reopened in May 2024 after the council approved new funding.\n"
-)
-FERRY = (
-    "Ferry service\n\nThe ferry service stopped during the winter storms. The ferry service reopened in "
-    "March because the harbour repairs were finished early. The ferry reopened with a new timetable "
-    "and reopened its night crossing too.\n"
-)
+# Two small documents that both answer "why did it reopen?" (also used by tests/cogs/test_conversation.py).
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+LIBRARY = (FIXTURES / "library.txt").read_text("utf-8")
+FERRY = (FIXTURES / "ferry.txt").read_text("utf-8")
 
 
 async def add_both(engine):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from bot.engine.language import other_language
-from tests.conftest import FIXTURES
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"  # tests/ is no package: nothing imported from it
 
 
 def english_questions() -> list[str]:
