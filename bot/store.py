@@ -613,9 +613,10 @@ class Store:
 
     async def guild_bytes(self, guild_id: int) -> int:
         """The size of a server's documents, their bodies in UTF-8 bytes."""
-        row = await self._one(
-            "SELECT COALESCE(SUM(LENGTH(CAST(body AS BLOB))), 0) FROM documents WHERE guild_id = ?", (guild_id,)
-        )
+        # Bytes, not characters: SQLite counts a BLOB's bytes; octet_length is PostgreSQL's (and
+        # SQLite's only from 3.43, newer than many Pythons ship).
+        size = "LENGTH(CAST(body AS BLOB))" if self.dialect == "sqlite" else "octet_length(body)"
+        row = await self._one(f"SELECT COALESCE(SUM({size}), 0) FROM documents WHERE guild_id = ?", (guild_id,))
         return row[0] if row else 0
 
     async def get_document(self, doc_id: int) -> DocumentRecord | None:

@@ -11,7 +11,7 @@ import pytest
 
 from bot.engine.documents import Passage, ParsedDocument, parse_text
 from bot.engine.service import Engine
-from bot.store import BUNDLED, MIGRATIONS, DuplicateDocument, Store, StoreError, open_store
+from bot.store import BUNDLED, MIGRATIONS, DuplicateDocument, ServerFull, Store, StoreError, open_store
 
 TEXT = "Notes on the Meeting\n\nFirst paragraph about talks.\n\nSecond paragraph about Taiwan."
 
@@ -168,6 +168,17 @@ async def test_add_stores_document_and_passages(store):
     assert [(user, action, doc_id) for user, action, doc_id, _, _ in await store.audit_log(5)] == [
         ("alice", "add", record.id)
     ]
+
+
+async def test_a_server_full_of_documents_is_refused_counting_utf8_bytes(store):
+    """On both stores: the per-server limit counts the bodies' UTF-8 bytes ("é" is two)."""
+    first = parse_text("Café Notes\n\nThe café opens at nine.")
+    await store.add_document(first, guild_id=5, added_by="t", max_guild_bytes=1_000)
+    assert await store.guild_bytes(5) == len(first.body.encode("utf-8")) > len(first.body)
+    with pytest.raises(ServerFull):
+        await store.add_document(parse_text("Other Notes\n\nSomething else."), guild_id=5, added_by="t",
+                                 max_guild_bytes=len(first.body.encode("utf-8")) + 5)
+    assert [d.title for d in await store.list_documents(5) if d.guild_id == 5] == ["Café Notes"]
 
 
 async def test_remove_deletes_passages_with_the_document(store):
