@@ -180,6 +180,11 @@ class NewsSite:
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._thread.start()
 
+    def serve(self, path: str, body: bytes, content_type: str) -> str:
+        """Serve ``body`` at ``path`` too; its address."""
+        self.routes[path.split("?")[0]] = lambda h: self._send(h, body, content_type)
+        return self.base + path
+
     @staticmethod
     def _send(handler, body: bytes, content_type: str) -> None:
         handler.send_response(200)

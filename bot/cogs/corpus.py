@@ -309,8 +309,8 @@ class CorpusCog(commands.GroupCog, group_name="corpus", group_description="Manag
 
     @app_commands.command(name="add", description="Add a document from a file (text, Markdown, HTML, PDF) or a link")
     @app_commands.describe(
-        file="The document (or give only url)",
-        url="A news page's link: its main text is added. With a file: where the file comes from",
+        file="The document (or give url instead)",
+        url="A news page's link: its main text is added (or give file instead)",
         title="Its title (default: from the page or file)",
         date="Its date, YYYY-MM-DD (default: from the page)",
     )
@@ -324,6 +324,8 @@ class CorpusCog(commands.GroupCog, group_name="corpus", group_description="Manag
     ) -> None:
         if file is None and url is None:
             raise UserFacingError("Give a `file` (an upload) or a `url` (a link to a page).")
+        if file is not None and url is not None:  # which one was meant would be a guess
+            raise UserFacingError("Give either a `file` or a `url`, not both.")
         limit = self.bot.settings.max_upload_bytes
         if file is not None and file.size > limit:  # refuse before downloading anything
             raise UserFacingError(f"{quote(file.filename)} is larger than the limit of {limit // 1000:,} kB.")
@@ -337,16 +339,10 @@ class CorpusCog(commands.GroupCog, group_name="corpus", group_description="Manag
                     record = await self.bot.engine.add_url(
                         url, guild_id=interaction.guild_id, added_by=added_by, title=title, date=date
                     )
-                else:  # a file, and its source URL if given (nothing is fetched)
+                else:
                     data = await file.read()
                     record = await self.bot.engine.add_file(
-                        data,
-                        file.filename,
-                        guild_id=interaction.guild_id,
-                        added_by=added_by,
-                        title=title,
-                        date=date,
-                        url=url,
+                        data, file.filename, guild_id=interaction.guild_id, added_by=added_by, title=title, date=date
                     )
         await self.send_added(interaction, record)
 

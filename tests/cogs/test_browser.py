@@ -12,9 +12,10 @@ import importlib.util
 import os
 
 import pytest
-from test_reading import BODY, INSPECTED, PARAGRAPHS, TITLE, URL, assert_quotes_the_document, parse_source_lines
+from test_reading import BODY, INSPECTED, NOTES, PARAGRAPHS, TITLE, assert_quotes_the_document, parse_source_lines
 
 from bot.screenshots import chromium, chromium_path
+from bot.settings import Settings
 
 PARTS = {
     "content": ".message-content",
@@ -31,6 +32,11 @@ def missing_browser() -> str | None:
     if chromium_path() is None:
         return f"no Chromium at {os.environ.get('CHROMIUM', '/usr/bin/chromium')} (apt-get install chromium)"
     return None
+
+
+@pytest.fixture
+def bot_settings(tmp_path) -> Settings:
+    return Settings(db=tmp_path / "bot.db", question_rate=50, allow_private_urls=True)  # the site is on 127.0.0.1
 
 
 @pytest.fixture
@@ -63,8 +69,9 @@ def sources(parts) -> dict[int, str]:
     return parse_source_lines([line for value in parts["value"] for line in value.split("\n") if line])
 
 
-async def test_members_read_the_documents_words_in_a_browser(simcord_env, server, browser):
-    added = await server.admin.slash(server.channel, "corpus add", file=("harbor.txt", BODY.encode()), title=TITLE, url=URL)
+async def test_members_read_the_documents_words_in_a_browser(simcord_env, server, browser, news_site):
+    URL = news_site.serve(NOTES, BODY.encode(), "text/plain; charset=utf-8")
+    added = await server.admin.slash(server.channel, "corpus add", url=URL, title=TITLE)
     answer = await server.member.slash(server.channel, "ask", question="When did the Coast Guard inspect the ferry Nightjar?")
     masked = await server.member.slash(server.channel, "search", query="official ferry timetable")
     mentions = await server.member.slash(server.channel, "search", query="harbor master sudo")

@@ -50,14 +50,15 @@ async def test_a_refused_link_is_one_private_line_and_stores_nothing(simcord_env
     simcord_env.errors  # noqa: B018  (the refusals went through the tree's handler)
 
 
-async def test_a_file_or_a_link_and_a_files_url_is_its_source(simcord_env, server, news_site):
+async def test_a_file_or_a_link_exactly_one_of_them(simcord_env, server, news_site):
     neither = await server.admin.slash(server.channel, "corpus add")
     assert neither.ephemeral and neither.response.content == "Give a `file` (an upload) or a `url` (a link to a page)."
-    source = f"{news_site.base}/news/ferry"
     both = await server.admin.slash(
-        server.channel, "corpus add", file=("notes.txt", b"Ferry Notes\n\nThe ferry leaves at noon."), url=source
+        server.channel,
+        "corpus add",
+        file=("notes.txt", b"Ferry Notes\n\nThe ferry leaves at noon."),
+        url=f"{news_site.base}/news/ferry",
     )
-    assert "Added" in both.response.content
-    [doc] = await own_documents(simcord_env, server)
-    assert (doc.title, doc.url) == ("Ferry Notes", source) and news_site.requests == []  # nothing fetched
-    simcord_env.errors  # noqa: B018
+    assert both.ephemeral and both.response.content == "Give either a `file` or a `url`, not both."
+    assert await own_documents(simcord_env, server) == [] and news_site.requests == []  # nothing stored or fetched
+    simcord_env.errors  # noqa: B018  (the refusals went through the tree's handler)

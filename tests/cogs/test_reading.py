@@ -15,6 +15,7 @@ import pytest
 from reader import live, message_parts, read, read_message
 
 from bot.embeds import safe_url
+from bot.settings import Settings
 
 ARTICLE_TITLE = "Top U.S. and Chinese Defense Officials Hold Face-to-Face Meeting at the Pentagon, First Since…"
 ARTICLE = (Path(__file__).resolve().parents[2] / "corpus" / "2024-01-10-us-china-defense-talks.txt").read_text("utf-8")
@@ -28,7 +29,7 @@ PARAGRAPHS = [
     "- Lifeboats: 4, checked by the U.S. inspectors; # not a heading > not a quote.",
 ]
 BODY = "\n\n".join(["Harbor Notes", *PARAGRAPHS])
-URL = "https://harbor.example/notes?id=7"
+NOTES = "/notes?id=7"  # where the local news site serves BODY, as plain text
 
 
 def flat(text: str) -> str:
@@ -47,7 +48,7 @@ def parse_source_lines(lines: list[str]) -> dict[int, str]:
     """Sources as read, lines "[n] para N (...): text" -> {n: text}; the document's link skipped."""
     found = {}
     for shown in lines:
-        if shown == URL:
+        if re.fullmatch(r"https?://\S+", shown):
             continue  # the document's link, under its title
         match = re.fullmatch(r"\[(\d+)\] para \d+(?: \(score [\d.]+\))?: (.*)", shown)
         assert match, f"not a source line: {shown!r}"
@@ -81,15 +82,24 @@ def assert_nothing_live(message, allowed_links=()) -> None:
 
 
 @pytest.fixture
-async def harbor(simcord_env, server):
-    added = await server.admin.slash(
-        server.channel, "corpus add", file=("harbor.txt", BODY.encode()), title=TITLE, url=URL
-    )
+def bot_settings(tmp_path) -> Settings:
+    return Settings(db=tmp_path / "bot.db", question_rate=50, allow_private_urls=True)  # the site is on 127.0.0.1
+
+
+@pytest.fixture
+def harbor_url(news_site) -> str:
+    """The awkward document's address: a page with a query string, on the local news site."""
+    return news_site.serve(NOTES, BODY.encode(), "text/plain; charset=utf-8")
+
+
+@pytest.fixture
+async def harbor(simcord_env, server, harbor_url):
+    added = await server.admin.slash(server.channel, "corpus add", url=harbor_url, title=TITLE)
     assert "Added" in added.response.content, added.response.content
     return added
 
 
-async def test_answer_reads_as_the_document(simcord_env, server, harbor):
+async def test_answer_reads_as_the_document(simcord_env, server, harbor, harbor_url):
     question = "When did the Coast Guard inspect the ferry Nightjar?"
     reply = (await server.member.slash(server.channel, "ask", question=question)).response
     embed = reply.embeds[0]
@@ -99,26 +109,26 @@ async def test_answer_reads_as_the_document(simcord_env, server, harbor):
     assert read(embed.fields[0].name, "name") == TITLE  # the document's title, once
     assert lines[1] == PARAGRAPHS[0]  # source [1]: the answer between the sentences around it...
     assert f"**{INSPECTED.replace('*', chr(92) + '*').replace('_', chr(92) + '_')}**" in embed.fields[0].value  # ...marked
-    assert_nothing_live(reply, allowed_links=[URL])  # and nothing but the marks is markup
+    assert_nothing_live(reply, allowed_links=[harbor_url])  # and nothing but the marks is markup
 
 
-async def test_search_keeps_spaces_and_the_masked_link_dead(simcord_env, server, harbor):
+async def test_search_keeps_spaces_and_the_masked_link_dead(simcord_env, server, harbor, harbor_url):
     reply = (await server.member.slash(server.channel, "search", query="official ferry timetable")).response
     embed = reply.embeds[0]
     assert read(embed.title, "title") == "Search: official ferry timetable"
     lines = assert_sources_quote_the_documents(embed)
     assert lines[1] == PARAGRAPHS[1]
     assert "**official ferry timetable**" in embed.fields[0].value  # one bold run, spaces kept
-    assert_nothing_live(reply, allowed_links=[URL])
+    assert_nothing_live(reply, allowed_links=[harbor_url])
 
 
-async def test_mentions_commands_and_timestamps_stay_text(simcord_env, server, harbor):
+async def test_mentions_commands_and_timestamps_stay_text(simcord_env, server, harbor, harbor_url):
     reply = (await server.member.slash(server.channel, "search", query="harbor master sudo")).response
     assert PARAGRAPHS[2] in read_message(reply)
-    assert_nothing_live(reply, allowed_links=[URL])
+    assert_nothing_live(reply, allowed_links=[harbor_url])
 
 
-async def test_acronyms_and_line_markers(simcord_env, server, harbor):
+async def test_acronyms_and_line_markers(simcord_env, server, harbor, harbor_url):
     reply = (await server.member.slash(server.channel, "search", query="U.S. lifeboats inspectors")).response
     text = read_message(reply)
     assert PARAGRAPHS[3] in text and INSPECTED in text
@@ -126,10 +136,10 @@ async def test_acronyms_and_line_markers(simcord_env, server, harbor):
     values = " ".join(field.value for field in reply.embeds[0].fields)
     assert "**U.S.**" in values  # the acronym is highlighted whole, its dots included
     assert "**U.**" not in values and "**S.**" not in values
-    assert_nothing_live(reply, allowed_links=[URL])
+    assert_nothing_live(reply, allowed_links=[harbor_url])
 
 
-async def test_abstention_reads_as_the_document(simcord_env, server, harbor):
+async def test_abstention_reads_as_the_document(simcord_env, server, harbor, harbor_url):
     question = "Did the ferry timetable change in **Paris** [x](https://evil.example) @everyone?"
     reply = (await server.member.slash(server.channel, "ask", question=question)).response
     embed = reply.embeds[0]
@@ -137,7 +147,7 @@ async def test_abstention_reads_as_the_document(simcord_env, server, harbor):
     assert read(embed.title, "title") == question
     assert embed.fields, "the closest passages are listed"
     assert_sources_quote_the_documents(embed)
-    assert_nothing_live(reply, allowed_links=[URL])
+    assert_nothing_live(reply, allowed_links=[harbor_url])
 
 
 async def test_full_passage_and_source_read_as_the_document(simcord_env, server, harbor):
@@ -207,17 +217,19 @@ async def test_sources_from_one_document_share_one_heading(simcord_env, server):
     assert sorted(assert_sources_quote_the_documents(more.embeds[0])) == [4]
 
 
-async def test_a_hostile_source_url_or_bidi_override_changes_nothing_a_member_reads(simcord_env, server):
-    hostile = "https://a.example/> [Verify your account here](https://evil.example) <https://x.example"
-    added = await server.admin.slash(server.channel, "corpus add", file=("ferry.txt", BODY.encode()), url=hostile)
-    if "Added" in added.response.content:  # accepted: shown as itself, never as a masked link
-        reply = (await server.member.slash(server.channel, "search", query="official ferry timetable")).response
-        links = {item for kind, text in message_parts(reply) for item in live(text, kind) if item.startswith("link ")}
-        assert links == {f"link {safe_url(hostile)}"}  # one link: the whole address, percent-encoded
-        assert hostile in read_message(reply)  # the text of that one link: the address as typed
-    else:  # or refused in one line, and nothing added
-        assert len(await simcord_env.bot.engine.documents(server.guild.id)) == 1
-        simcord_env.errors  # noqa: B018 - the refusal went through the tree's handler
+async def test_a_hostile_source_url_or_bidi_override_changes_nothing_a_member_reads(simcord_env, server, news_site):
+    # A page names a canonical address that would close the autolink and open a masked link.
+    hostile = "https://a.example/x>)[Verify_your_account](https://evil.example/login)<https://x.example"
+    page = f'<html><head><link rel="canonical" href="{hostile}"></head><body><article><p>{PARAGRAPHS[1]}</p></article></body></html>'
+    added = await server.admin.slash(
+        server.channel, "corpus add", url=news_site.serve("/hostile", page.encode(), "text/html"), title="Ferry"
+    )
+    assert "Added" in added.response.content, added.response.content
+    [doc] = [d for d in await simcord_env.bot.engine.documents(server.guild.id) if d.guild_id == server.guild.id]
+    assert doc.url.startswith("https://a.example/x")
+    reply = (await server.member.slash(server.channel, "search", query="official ferry timetable")).response
+    links = {item for kind, text in message_parts(reply) for item in live(text, kind) if item.startswith("link ")}
+    assert links == {f"link {safe_url(doc.url)}"}  # one link: the whole address, never the masked one
     spoofed = "why were talks \u202ecancelled?"
     reply = (await server.member.slash(server.channel, "ask", question=spoofed)).response
     assert read(reply.embeds[0].title, "title") == "why were talks cancelled?"
