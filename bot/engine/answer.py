@@ -65,11 +65,17 @@ def best_sentences(
     cue = _CUES.get(query.kind or "")
     top_score = max(c.score for c in candidates) or 1.0
     surface = {term: word for word, terms in query.words for term in terms}  # a term as it was written
+    # Each candidate's sentences that share a question term, and the terms they share.
+    matching = [
+        [(sentence, wanted.keys() & sentence_terms(sentence.text)) for sentence in split_sentences(candidate.text)]
+        for candidate in candidates
+    ]
+    # Sentences missing some question words compare their words with those: embed them in one batch.
+    semantic.prepare([s.text for found in matching for s, matched in found if matched and len(matched) < len(wanted)])
     best: list[ScoredSentence] = []
-    for candidate in candidates:
+    for candidate, found in zip(candidates, matching):
         chosen: ScoredSentence | None = None
-        for sentence in split_sentences(candidate.text):
-            matched = wanted.keys() & sentence_terms(sentence.text)
+        for sentence, matched in found:
             if not matched:
                 continue
             credit = {term: wanted[term] for term in matched}

@@ -61,17 +61,69 @@ SAME_MEANING = 0.4
 _WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
 
 
-@lru_cache(maxsize=1 << 16)
+WORD_CACHE_SIZE = 1 << 16
+_word_cache: dict[str, np.ndarray] = {}  # oldest first (dicts keep insertion order)
+
+
+def _embed_words(words: Sequence[str]) -> np.ndarray:
+    """Unit vectors of many words at once: the mean of each word's token vectors, computed for
+    all of them in a few array operations (one word at a time, numpy's per-call overhead was
+    most of an answer's time on text with many new words)."""
+    wordllama = model()
+    table = wordllama.embedding
+    ids = [wordllama.tokenizer.encode(word, add_special_tokens=False).ids for word in words]
+    lengths = np.array([len(i) for i in ids])
+    vectors = np.zeros((len(words), table.shape[1]), np.float32)
+    filled = lengths > 0
+    if filled.any():
+        flat = np.clip(np.fromiter((t for i in ids for t in i), np.int64, int(lengths.sum())), 0, len(table) - 1)
+        starts = np.cumsum(lengths) - lengths
+        # reduceat over the non-empty words' starts: an empty word adds no rows between them.
+        vectors[filled] = np.add.reduceat(table[flat], starts[filled]) / lengths[filled, None]
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+
+
+def word_vectors(words: Sequence[str]) -> np.ndarray:
+    """The words' unit vectors, one row each (cached: words repeat, Zipf; new ones in one batch)."""
+    known = {word: _word_cache[word] for word in words if word in _word_cache}
+    new = [word for word in dict.fromkeys(words) if word not in known]
+    if new:
+        for word, vector in zip(new, _embed_words(new)):
+            known[word] = _word_cache[word] = vector
+        while len(_word_cache) > WORD_CACHE_SIZE:
+            del _word_cache[next(iter(_word_cache))]
+    return np.stack([known[word] for word in words])
+
+
 def word_vector(word: str) -> np.ndarray:
-    """One word's unit vector (cached: words repeat, Zipf)."""
-    return embed([word])[0]
+    """One word's unit vector."""
+    return word_vectors([word])[0]
+
+
+def clear_caches() -> None:
+    """Forget every cached vector (the model itself stays loaded)."""
+    _word_cache.clear()
+    _word_vectors.cache_clear()
+    text_vector.cache_clear()
+
+
+def _text_words(text: str) -> list[str]:
+    return sorted({w.casefold() for w in _WORD.findall(text)} - STOP_WORDS)
+
+
+def prepare(texts: Sequence[str]) -> None:
+    """Embed the new words of all these texts in one batch, before they are compared one by one."""
+    words = {word for text in texts for word in _text_words(text)}
+    if words:
+        word_vectors(sorted(words))
 
 
 @lru_cache(maxsize=1 << 13)
 def _word_vectors(text: str) -> np.ndarray | None:
     """The vectors of a text's words (cached: the same top passages' sentences come back)."""
-    found = {w.casefold() for w in _WORD.findall(text)} - STOP_WORDS
-    return np.stack([word_vector(w) for w in sorted(found)]) if found else None
+    found = _text_words(text)
+    return word_vectors(found) if found else None
 
 
 @lru_cache(maxsize=1 << 13)
@@ -85,7 +137,7 @@ def closest_words(wanted: Sequence[str], text: str) -> np.ndarray:
     theirs = _word_vectors(text)
     if not wanted or theirs is None:
         return np.zeros(len(wanted), np.float32)
-    ours = np.stack([word_vector(w.casefold()) for w in wanted])
+    ours = word_vectors([w.casefold() for w in wanted])
     return (ours @ theirs.T).max(axis=1)
 
 

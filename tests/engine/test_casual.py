@@ -73,6 +73,6 @@ async def test_asking_downloads_nothing(engine, monkeypatch):
     from bot.engine import semantic
 
     semantic.model.cache_clear()  # load the model again, now without a network
-    semantic.word_vector.cache_clear()
+    semantic.clear_caches()
     answer = await engine.ask("what's the deal with the philippine ships?")
     assert "philippine vessels" in fold(answer.answer or "")
