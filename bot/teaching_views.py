@@ -17,10 +17,10 @@ from bot.engine.service import Engine
 from bot.engine.teaching import GapGroup
 from bot.store import PassageRecord, TaughtRecord
 from bot.tree import APOLOGY, describe, reply_ephemeral
+from bot.views import VIEW_TIMEOUT_S, PagedView
 
 log = logging.getLogger(__name__)
 
-VIEW_TIMEOUT_S = 15 * 60
 GAPS_PER_PAGE = 5
 LINKS_PER_PAGE = 5
 AdminCheck = Callable[[discord.Interaction], Awaitable[None]]
@@ -31,14 +31,10 @@ def passage_label(passage: PassageRecord) -> str:
     return f"Para {passage.paragraph} of #{passage.doc_id} {passage.title}"
 
 
-class _AdminView(discord.ui.View):
-    """Checks the clicker is still an admin; expected errors become one private line."""
+class _AdminChecks:
+    """For a view: checks the clicker is still an admin; expected errors become one private line."""
 
-    def __init__(self, engine: Engine, guild_id: int, check: AdminCheck) -> None:
-        super().__init__(timeout=VIEW_TIMEOUT_S)
-        self.engine = engine
-        self.guild_id = guild_id
-        self.check = check
+    check: AdminCheck
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         await self.check(interaction)
@@ -51,68 +47,60 @@ class _AdminView(discord.ui.View):
         await reply_ephemeral(interaction, message or APOLOGY)
 
 
+class _AdminView(_AdminChecks, discord.ui.View):
+    def __init__(self, engine: Engine, guild_id: int, check: AdminCheck) -> None:
+        super().__init__(timeout=VIEW_TIMEOUT_S)
+        self.engine = engine
+        self.guild_id = guild_id
+        self.check = check
+
+
+class _AdminList(_AdminChecks, PagedView):
+    def __init__(self, engine: Engine, guild_id: int, check: AdminCheck, entries: list, per_page: int) -> None:
+        super().__init__(entries, per_page)
+        self.engine = engine
+        self.guild_id = guild_id
+        self.check = check
+
+
 # -- /corpus gaps -------------------------------------------------------------------------------
 
 
-def gaps_embed(gaps: list[GapGroup], page: int) -> discord.Embed:
-    pages = max(1, -(-len(gaps) // GAPS_PER_PAGE))
-    embed = discord.Embed(title="Questions the documents did not answer", colour=ABSTAIN_COLOUR)
-    shown = gaps[page * GAPS_PER_PAGE : (page + 1) * GAPS_PER_PAGE]
-    lines = [
-        f"**{n}.** {quote(gap.question)}\n   asked {gap.count} time{'s' * (gap.count != 1)}, last {gap.last_asked[:16].replace('T', ' ')} UTC"
-        for n, gap in enumerate(shown, start=page * GAPS_PER_PAGE + 1)
-    ]
-    embed.description = clip("\n".join(lines) or "No unanswered questions. Members get answers to everything they asked.", 4096)
-    embed.set_footer(text=f"Page {page + 1} of {pages} · pick one below to answer it from a passage or dismiss it")
-    return embed
+def _asked(gap: GapGroup) -> str:
+    return f"asked {gap.count} time{'s' * (gap.count != 1)}"
 
 
-class GapsView(_AdminView):
+class GapsView(_AdminList):
     """The list of open gaps, paged; choosing one opens it (GapView)."""
 
     def __init__(self, engine: Engine, guild_id: int, check: AdminCheck, gaps: list[GapGroup]) -> None:
-        super().__init__(engine, guild_id, check)
-        self.gaps = gaps
-        self.page = 0
-        self.pages = max(1, -(-len(gaps) // GAPS_PER_PAGE))
-        self._refresh()
+        super().__init__(engine, guild_id, check, gaps, GAPS_PER_PAGE)
+        self.refresh()
 
     def embed(self) -> discord.Embed:
-        return gaps_embed(self.gaps, self.page)
+        embed = discord.Embed(title="Questions the documents did not answer", colour=ABSTAIN_COLOUR)
+        lines = [
+            f"**{n}.** {quote(gap.question)}\n   {_asked(gap)}, last {gap.last_asked[:16].replace('T', ' ')} UTC"
+            for n, gap in self.shown()
+        ]
+        embed.description = clip("\n".join(lines) or "No unanswered questions. Members get answers to everything they asked.", 4096)
+        embed.set_footer(text=f"{self.page_label()} - pick one below to answer it from a passage or dismiss it")
+        return embed
 
-    def _refresh(self) -> None:
-        shown = self.gaps[self.page * GAPS_PER_PAGE : (self.page + 1) * GAPS_PER_PAGE]
+    def refresh(self) -> None:
+        super().refresh()
         self.choose_gap.options = [
-            discord.SelectOption(
-                label=clip(f"{n}. {gap.question}", 100),
-                description=f"asked {gap.count} time{'s' * (gap.count != 1)}",
-                value=str(n - 1),
-            )
-            for n, gap in enumerate(shown, start=self.page * GAPS_PER_PAGE + 1)
+            discord.SelectOption(label=clip(f"{n}. {gap.question}", 100), description=_asked(gap), value=str(n - 1))
+            for n, gap in self.shown()
         ] or [discord.SelectOption(label="No gaps", value="none")]
-        self.choose_gap.disabled = not shown
-        self.previous_page.disabled = self.page == 0
-        self.next_page.disabled = self.page >= self.pages - 1
+        self.choose_gap.disabled = not self.entries
 
     @discord.ui.select(placeholder="Answer or dismiss a question…", row=0)
     async def choose_gap(self, interaction: discord.Interaction, select: discord.ui.Select) -> None:
-        gap = self.gaps[int(select.values[0])]
+        gap = self.entries[int(select.values[0])]
         passages = await self.engine.gap_passages(gap)
         view = GapView(self.engine, self.guild_id, self.check, gap, passages)
         await interaction.response.send_message(embed=view.embed(), view=view, ephemeral=True, allowed_mentions=NO_PINGS)
-
-    @discord.ui.button(label="Previous", style=discord.ButtonStyle.secondary, row=1)
-    async def previous_page(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        await self._show(interaction, self.page - 1)
-
-    @discord.ui.button(label="Next", style=discord.ButtonStyle.secondary, row=1)
-    async def next_page(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        await self._show(interaction, self.page + 1)
-
-    async def _show(self, interaction: discord.Interaction, page: int) -> None:
-        self.page = max(0, min(page, self.pages - 1))
-        self._refresh()
-        await interaction.response.edit_message(embed=self.embed(), view=self, allowed_mentions=NO_PINGS)
 
 
 class GapView(_AdminView):
@@ -200,59 +188,34 @@ class AnotherPassageModal(discord.ui.Modal, title="The passage that answers it")
 # -- /corpus links --------------------------------------------------------------------------------
 
 
-class LinksView(_AdminView):
+class LinksView(_AdminList):
     """What this server was taught, with a button to remove each."""
 
     def __init__(
         self, engine: Engine, guild_id: int, check: AdminCheck, taught: list[tuple[TaughtRecord, PassageRecord]]
     ) -> None:
-        super().__init__(engine, guild_id, check)
-        self.taught = taught
-        self.page = 0
-        self._refresh()
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-len(self.taught) // LINKS_PER_PAGE))
-
-    def _shown(self) -> list[tuple[int, TaughtRecord, PassageRecord]]:
-        start = self.page * LINKS_PER_PAGE
-        return [(n, r, p) for n, (r, p) in enumerate(self.taught[start : start + LINKS_PER_PAGE], start=start + 1)]
+        super().__init__(engine, guild_id, check, taught, LINKS_PER_PAGE)
+        self.refresh()
 
     def embed(self) -> discord.Embed:
         embed = discord.Embed(title="Questions answered from a chosen passage", colour=ANSWER_COLOUR)
-        lines = [f"**{n}.** {quote(r.question)}\n   → {quote(passage_label(p))}" for n, r, p in self._shown()]
+        lines = [f"**{n}.** {quote(r.question)}\n   → {quote(passage_label(p))}" for n, (r, p) in self.shown()]
         embed.description = clip("\n".join(lines) or "Nothing taught yet. `/corpus gaps` shows what members could not get answered.", 4096)
-        embed.set_footer(text=f"Page {self.page + 1} of {self.pages}")
+        embed.set_footer(text=self.page_label())
         return embed
 
-    def _refresh(self) -> None:
+    def refresh(self) -> None:
         self.clear_items()
-        for n, record, _ in self._shown():
+        for n, (record, _) in self.shown():
             button = discord.ui.Button(label=f"Remove {n}", style=discord.ButtonStyle.danger, row=0)
             button.callback = self._remover(record)
             self.add_item(button)
-        if self.pages > 1:
-            for label, step in (("Previous", -1), ("Next", 1)):
-                button = discord.ui.Button(label=label, style=discord.ButtonStyle.secondary, row=1)
-                button.disabled = not 0 <= self.page + step < self.pages
-                button.callback = self._pager(step)
-                self.add_item(button)
+        super().refresh()
 
     def _remover(self, record: TaughtRecord):
         async def remove(interaction: discord.Interaction) -> None:
             await self.engine.unteach(self.guild_id, record.id)
-            self.taught = await self.engine.taught(self.guild_id)
-            self.page = min(self.page, self.pages - 1)
-            self._refresh()
-            await interaction.response.edit_message(embed=self.embed(), view=self, allowed_mentions=NO_PINGS)
+            self.entries = await self.engine.taught(self.guild_id)
+            await self.show(interaction, self.page)  # the same page, or the last one if it emptied
 
         return remove
-
-    def _pager(self, step: int):
-        async def turn(interaction: discord.Interaction) -> None:
-            self.page = max(0, min(self.page + step, self.pages - 1))
-            self._refresh()
-            await interaction.response.edit_message(embed=self.embed(), view=self, allowed_mentions=NO_PINGS)
-
-        return turn

@@ -334,32 +334,67 @@ class _TimeoutView(discord.ui.View):
                 pass  # deleted, or no longer ours to edit: nothing to clean up
 
 
-class DocumentsView(_TimeoutView):
-    def __init__(self, docs: list[DocumentRecord]) -> None:
-        super().__init__(timeout=VIEW_TIMEOUT_S)
-        self.docs = docs
+class PagedView(_TimeoutView):
+    """A list shown in pages, with Previous and Next on the last row: none when the list fits one
+    page, and they stop at the first and last page. /documents, /corpus gaps and /corpus links.
+
+    Subclasses give ``embed()`` (the footer says ``page_label()``) and may rebuild their other
+    items in ``refresh()``, which runs on every page turn.
+    """
+
+    PAGER_ROW = 4  # Discord's last row: the list's own controls come first
+
+    def __init__(self, entries: list[Any], per_page: int, *, timeout: float | None = VIEW_TIMEOUT_S) -> None:
+        super().__init__(timeout=timeout)
+        self.entries = entries
+        self.per_page = per_page
         self.page = 0
-        self.pages = max(1, -(-len(docs) // DOCUMENTS_PER_PAGE))
-        if self.pages == 1:  # nothing to page through: no buttons rather than two disabled ones
-            self.clear_items()
-        self._update_buttons()
+        self.previous_page = discord.ui.Button(label="Previous", style=discord.ButtonStyle.secondary, row=self.PAGER_ROW)
+        self.next_page = discord.ui.Button(label="Next", style=discord.ButtonStyle.secondary, row=self.PAGER_ROW)
+        self.previous_page.callback = self._previous
+        self.next_page.callback = self._next
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-len(self.entries) // self.per_page))
+
+    def shown(self) -> list[tuple[int, Any]]:
+        """The entries of this page, numbered from 1 over the whole list."""
+        start = self.page * self.per_page
+        return list(enumerate(self.entries[start : start + self.per_page], start=start + 1))
+
+    def page_label(self) -> str:
+        return f"Page {self.page + 1} of {self.pages}"
 
     def embed(self) -> discord.Embed:
-        return documents_embed(self.docs, self.page, DOCUMENTS_PER_PAGE)
+        raise NotImplementedError
 
-    def _update_buttons(self) -> None:
-        self.previous_page.disabled = self.page == 0
-        self.next_page.disabled = self.page >= self.pages - 1
+    def refresh(self) -> None:
+        """Rebuild what depends on the page; then the pager buttons are placed."""
+        for button in (self.previous_page, self.next_page):
+            self.remove_item(button)
+        if self.pages > 1:
+            self.previous_page.disabled = self.page == 0
+            self.next_page.disabled = self.page >= self.pages - 1
+            self.add_item(self.previous_page)
+            self.add_item(self.next_page)
 
-    async def _show(self, interaction: discord.Interaction, page: int) -> None:
-        self.page = max(0, min(page, self.pages - 1))
-        self._update_buttons()
+    async def show(self, interaction: discord.Interaction, page: int) -> None:
+        self.page = max(0, min(page, self.pages - 1))  # a removal may have emptied the last page
+        self.refresh()
         await interaction.response.edit_message(embed=self.embed(), view=self, allowed_mentions=NO_PINGS)
 
-    @discord.ui.button(label="Previous", style=discord.ButtonStyle.secondary)
-    async def previous_page(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        await self._show(interaction, self.page - 1)
+    async def _previous(self, interaction: discord.Interaction) -> None:
+        await self.show(interaction, self.page - 1)
 
-    @discord.ui.button(label="Next", style=discord.ButtonStyle.secondary)
-    async def next_page(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        await self._show(interaction, self.page + 1)
+    async def _next(self, interaction: discord.Interaction) -> None:
+        await self.show(interaction, self.page + 1)
+
+
+class DocumentsView(PagedView):
+    def __init__(self, docs: list[DocumentRecord]) -> None:
+        super().__init__(docs, DOCUMENTS_PER_PAGE)
+        self.refresh()
+
+    def embed(self) -> discord.Embed:
+        return documents_embed(self.entries, self.page, self.per_page)

@@ -452,6 +452,7 @@ class CorpusCog(commands.GroupCog, group_name="corpus", group_description="Manag
         gaps = await self.bot.engine.gaps(interaction.guild_id)
         view = GapsView(self.bot.engine, interaction.guild_id, self._check_admin, gaps)
         await interaction.response.send_message(embed=view.embed(), view=view, ephemeral=True, allowed_mentions=NO_PINGS)
+        view.message = await interaction.original_response()  # its buttons go when it times out
 
     @app_commands.command(name="links", description="Questions answered from a passage an admin chose")
     async def links(self, interaction: discord.Interaction) -> None:
@@ -459,6 +460,7 @@ class CorpusCog(commands.GroupCog, group_name="corpus", group_description="Manag
         taught = await self.bot.engine.taught(interaction.guild_id)
         view = LinksView(self.bot.engine, interaction.guild_id, self._check_admin, taught)
         await interaction.response.send_message(embed=view.embed(), view=view, ephemeral=True, allowed_mentions=NO_PINGS)
+        view.message = await interaction.original_response()  # its buttons go when it times out
 
     async def _check_admin(self, interaction: discord.Interaction) -> None:
         await ensure_admin(self.bot, interaction)

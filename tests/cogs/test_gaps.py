@@ -95,3 +95,72 @@ async def test_a_not_helpful_vote_is_a_gap(simcord_env, server):
 async def test_members_cannot_see_gaps(simcord_env, server):
     with pytest.raises(simcord.SetupError):
         await server.member.slash(server.channel, "corpus gaps")
+
+
+# Seven questions the article does not answer, each its own gap: two pages of five.
+UNANSWERED = [
+    "What is the weather in Paris?",
+    "Who won the football cup in Lima?",
+    "How much does a ferry ticket to Oslo cost?",
+    "When does the bakery on Elm Street open?",
+    "Which band played the harbor festival?",
+    "Where can I park a bicycle downtown?",
+    "Why did the library close its garden?",
+]
+
+
+def labels(message) -> dict[str, bool]:
+    """The buttons under a message: label -> disabled."""
+    return {c["label"]: c.get("disabled", False) for row in message.components for c in row["components"] if c["type"] == 2}
+
+
+async def test_gaps_page_on_to_the_rest(simcord_env, server, seen):
+    for question in UNANSWERED:
+        assert (await ask(server, question)).startswith(NOT_FOUND), question
+    listed = await server.admin.slash(server.channel, "corpus gaps")
+    first = seen(listed.response.embeds[0])
+    assert listed.response.embeds[0].footer.text.startswith("Page 1 of 2")
+    assert [line[:6] for line in first.splitlines() if line.startswith("**")] == [f"**{n}.**" for n in range(1, 6)]
+    assert labels(listed.response) == {"Previous": True, "Next": False}  # the first page: only Next works
+    turned = await server.admin.click(listed.response, label="Next")
+    second = turned.response.embeds[0]
+    assert second.footer.text.startswith("Page 2 of 2")
+    assert second.description.startswith("**6.** ") and "**7.** " in second.description and "**5.**" not in second.description
+    both_pages = [line.split(".** ")[1] for line in f"{first}\n{second.description}".splitlines() if line.startswith("**")]
+    assert sorted(both_pages) == sorted(UNANSWERED)  # every gap on one of the two pages, once
+    assert labels(turned.response) == {"Previous": False, "Next": True}
+    # Choosing a gap of page 2 opens that one, not the 1st or 2nd of page 1.
+    sixth = second.description.split("**6.** ")[1].split("\n")[0]
+    opened = await server.admin.select(turned.response, ["5"])
+    assert opened.response.embeds[0].title == sixth
+    back = await server.admin.click(turned.response, label="Previous")
+    assert back.response.embeds[0].footer.text.startswith("Page 1 of 2")
+
+
+async def test_one_page_of_gaps_has_no_paging_buttons(simcord_env, server):
+    await ask(server, UNANSWERED[0])
+    listed = await server.admin.slash(server.channel, "corpus gaps")
+    assert listed.response.embeds[0].footer.text.startswith("Page 1 of 1")
+    assert labels(listed.response) == {}
+
+
+async def test_links_page_on_and_a_removal_keeps_the_page(simcord_env, server, seen):
+    engine = simcord_env.bot.engine
+    for question in UNANSWERED:  # taught as `talksbot teach QUESTION --passage 1:1 --guild ID` does
+        await engine.teach_paragraph(server.guild.id, question, "1", 1, taught_by="test")
+    links = await server.admin.slash(server.channel, "corpus links")
+    assert links.response.embeds[0].footer.text == "Page 1 of 2"
+    assert labels(links.response) == {**{f"Remove {n}": False for n in range(1, 6)}, "Previous": True, "Next": False}
+    page2 = await server.admin.click(links.response, label="Next")
+    text = seen(page2.response.embeds[0])
+    assert page2.response.embeds[0].footer.text == "Page 2 of 2"
+    assert f"**6.** {UNANSWERED[5]}" in text and f"**7.** {UNANSWERED[6]}" in text and "**5.**" not in text
+    assert labels(page2.response) == {"Remove 6": False, "Remove 7": False, "Previous": False, "Next": True}
+    removed = await server.admin.click(page2.response, label="Remove 7")
+    assert removed.response.embeds[0].footer.text == "Page 2 of 2"
+    assert f"**6.** {UNANSWERED[5]}" in removed.response.embeds[0].description
+    assert UNANSWERED[6] not in removed.response.embeds[0].description
+    emptied = await server.admin.click(removed.response, label="Remove 6")  # page 2 is empty: page 1 shows
+    assert emptied.response.embeds[0].footer.text == "Page 1 of 1"
+    assert labels(emptied.response) == {f"Remove {n}": False for n in range(1, 6)}
+    assert [r.question for r, _ in await engine.taught(server.guild.id)] == UNANSWERED[:5]
