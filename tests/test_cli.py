@@ -350,3 +350,32 @@ def test_teach_refuses_a_bad_passage_in_one_line(run):
     assert_one_line_error(run("teach", "Who led?", "--passage", "1", "--guild", "5"), "DOC:PARAGRAPH")
     assert_one_line_error(run("teach", "Who led?", "--passage", "1:99", "--guild", "5"), "has no paragraph 99")
     assert_one_line_error(run("teach", "Who led?", "--passage", "Nonexistent title:1", "--guild", "5"), "No document titled")
+
+
+RANGER_LOG = """Ranger Log
+
+The nightjar nightjar nightjar calls were recorded at dusk by the rangers.
+
+The survey covered the heath and the burned heath near the old quarry this summer.
+
+Counting stopped because a fire burned the heath where the nightjar nests.
+"""
+
+
+def test_search_scores_a_server_sees_ignore_another_servers_documents(run, tmp_path):
+    """Issue 16, item 5: `search --guild` prints scores; another server's private adds move none."""
+    log, memo = tmp_path / "log.txt", tmp_path / "memo.txt"
+    log.write_text(RANGER_LOG, "utf-8")
+    memo.write_text("Operation Nightjar\n\n" + "\n\n".join(f"Nightjar phase {i}: the nightjar unit moves." for i in range(8)))
+    assert run("add", str(log), "--guild", "222").returncode == 0
+
+    def scores(*guild: str) -> list[tuple[str, int, float]]:
+        found = json.loads(run("search", "nightjar heath", *guild, "--json").stdout)["results"]
+        return [(hit["title"], hit["paragraph"], hit["score"]) for hit in found]
+
+    before, everywhere_before = scores("--guild", "222"), scores()
+    assert [paragraph for _, paragraph, _ in before] == [3, 1, 2]
+    assert run("add", str(memo), "--guild", "111").returncode == 0
+    assert scores("--guild", "222") == before
+    # Without --guild the command line searches every server: there the memo does count.
+    assert scores()[:3] != everywhere_before[:3]

@@ -2,7 +2,7 @@
 
 ``BM25Okapi.get_scores`` walks every passage for every query term (about 350 ms a question at
 100k passages). This index keeps the same statistics in arrays and adds up, per query term,
-precomputed ``tf`` parts over only the passages that contain the term. The scores are the same
+rank_bm25's term weight over only the passages that contain the term. The scores are the same
 floating-point numbers as ``BM25Okapi.get_scores`` on the same terms: the idf comes from
 rank_bm25's own ``_calc_idf`` (fed the document frequencies in the order rank_bm25 would see
 them), and the per-posting arithmetic is rank_bm25's expression, term by term, in query order.
@@ -13,6 +13,7 @@ Ranking ties (equal scores) are broken by passage position: the earlier passage 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -20,13 +21,51 @@ import numpy as np
 from rank_bm25 import BM25Okapi
 
 
+TF_PARTS_KEPT = 64  # tf-part tables kept per core: one per average length (server view) in use
+
+
 @dataclass(frozen=True, slots=True)
 class Postings:
-    """Inverted lists in CSR form: term t's passages are ``passage[ptr[t]:ptr[t + 1]]``."""
+    """Inverted lists in CSR form: term t's passages are ``passage[ptr[t]:ptr[t + 1]]``.
+
+    A posting's weight depends only on its term frequency and its passage's length, and few such
+    pairs occur; each posting names its pair (``shape``), so a set of passages with its own
+    average length (a server's, bot/engine/visible.py) computes one weight per pair, not per posting.
+    """
 
     ptr: np.ndarray  # int64, one more than the number of terms
     passage: np.ndarray  # int32, passage positions, ascending within each term
-    tf_part: np.ndarray  # float64, rank_bm25's  tf*(k1+1) / (tf + k1*(1-b+b*dl/avgdl))
+    shape: np.ndarray  # int32 per posting: its (tf, length) pair, an index into shape_tf and shape_dl
+    shape_tf: np.ndarray  # int64 per pair: how often the term is in the passage
+    shape_dl: np.ndarray  # int64 per pair: the passage's length
+
+
+def build_postings(tokens: np.ndarray, offsets: np.ndarray, vocabulary_size: int) -> tuple[Postings, np.ndarray]:
+    """The postings of passages given as term ids, and for each posting the position in ``tokens``
+    of the term's first occurrence in that passage (the index orders terms per server with it)."""
+    corpus_size = len(offsets) - 1
+    doc_len = np.diff(offsets).astype(np.int64)
+    # A stable sort by term keeps each term's tokens in position order, hence in passage order.
+    order = np.argsort(tokens, kind="stable")
+    term = tokens[order]
+    passage = np.repeat(np.arange(corpus_size, dtype=np.int32), doc_len)[order]
+    new_pair = np.ones(len(term), bool)
+    new_pair[1:] = (term[1:] != term[:-1]) | (passage[1:] != passage[:-1])
+    starts = np.flatnonzero(new_pair)
+    passage = passage[starts]
+    tf = np.diff(np.append(starts, len(term)))
+    df = np.bincount(term[starts], minlength=vocabulary_size)
+    ptr = np.zeros(vocabulary_size + 1, np.int64)
+    np.cumsum(df, out=ptr[1:])
+    stride = int(doc_len.max()) + 1 if corpus_size else 1
+    pairs, shape = np.unique(tf * stride + doc_len[passage], return_inverse=True)
+    postings = Postings(ptr, passage, shape.astype(np.int32), pairs // stride, pairs % stride)
+    return postings, order[starts].astype(np.int64)
+
+
+def okapi_term_idf(corpus_size: int, document_frequency: int) -> float:
+    """rank_bm25's idf of one term before its floor (the expression of ``BM25Okapi._calc_idf``)."""
+    return math.log(corpus_size - document_frequency + 0.5) - math.log(document_frequency + 0.5)
 
 
 def okapi_idf(document_frequencies: Sequence[int], corpus_size: int, epsilon: float) -> np.ndarray:
@@ -59,35 +98,17 @@ class BM25Core:
         b: float = 0.75,
         epsilon: float = 0.25,
     ) -> None:
-        self.k1, self.b, self.epsilon = k1, b, epsilon
-        self.corpus_size = len(offsets) - 1
-        self.vocabulary_size = vocabulary_size
-        doc_len = np.diff(offsets).astype(np.int64)
-        self.doc_len = doc_len
-        if self.corpus_size == 0 or vocabulary_size == 0:  # nothing to find (rank_bm25 would divide by 0)
-            self.avgdl = float(doc_len.mean()) if self.corpus_size else 0.0
-            self.idf = np.zeros(vocabulary_size)
-            self.postings = Postings(np.zeros(vocabulary_size + 1, np.int64), np.zeros(0, np.int32), np.zeros(0))
-            return
-        # rank_bm25: avgdl = num_doc / corpus_size, with num_doc the sum of lengths (an int).
-        self.avgdl = int(doc_len.sum()) / self.corpus_size
+        postings, _ = build_postings(tokens, offsets, vocabulary_size)
+        self._set(np.diff(offsets).astype(np.int64), postings, None, k1=k1, b=b, epsilon=epsilon)
 
-        # One (term, passage) pair per distinct term in a passage, with its count.
-        passage_of_token = np.repeat(np.arange(self.corpus_size, dtype=np.int64), doc_len)
-        keys = tokens.astype(np.int64) * self.corpus_size + passage_of_token
-        pair_keys, tf = np.unique(keys, return_counts=True)  # sorted by term, then passage
-        pair_term = pair_keys // self.corpus_size
-        pair_passage = (pair_keys % self.corpus_size).astype(np.int32)
-        df = np.bincount(pair_term, minlength=vocabulary_size)
-        self.idf = okapi_idf(df, self.corpus_size, epsilon)
-
-        # rank_bm25's expression, evaluated once per posting instead of once per query.
-        q_freq = tf
-        dl = doc_len[pair_passage]
-        tf_part = q_freq * (k1 + 1) / (q_freq + k1 * (1 - b + b * dl / self.avgdl))
-        ptr = np.zeros(vocabulary_size + 1, np.int64)
-        np.cumsum(df, out=ptr[1:])
-        self.postings = Postings(ptr, pair_passage, tf_part)
+    @classmethod
+    def from_postings(
+        cls, doc_len: np.ndarray, postings: Postings, *, k1: float, b: float, epsilon: float = 0.25
+    ) -> BM25Core:
+        """A core over postings already built (``build_postings``)."""
+        core = cls.__new__(cls)
+        core._set(doc_len, postings, None, k1=k1, b=b, epsilon=epsilon)
+        return core
 
     @classmethod
     def from_arrays(
@@ -95,19 +116,43 @@ class BM25Core:
     ) -> BM25Core:
         """A core from the arrays a previous one computed (an index snapshot), without recomputing."""
         core = cls.__new__(cls)
-        core.k1, core.b, core.epsilon = k1, b, epsilon
-        core.corpus_size = len(doc_len)
-        core.vocabulary_size = len(idf)
-        core.doc_len = doc_len
-        core.avgdl = int(doc_len.sum()) / core.corpus_size if core.corpus_size else 0.0
-        core.idf = idf
-        core.postings = postings
+        core._set(doc_len, postings, idf, k1=k1, b=b, epsilon=epsilon)
         return core
 
+    def _set(self, doc_len: np.ndarray, postings: Postings, idf: np.ndarray | None, *, k1: float, b: float, epsilon: float) -> None:
+        self.k1, self.b, self.epsilon = k1, b, epsilon
+        self._tf_parts: dict[float, np.ndarray] = {}  # per average length (one per server's view)
+        self.doc_len = doc_len
+        self.corpus_size = len(doc_len)
+        self.vocabulary_size = len(postings.ptr) - 1
+        self.postings = postings
+        # rank_bm25: avgdl = num_doc / corpus_size, with num_doc the sum of lengths (an int).
+        self.avgdl = int(doc_len.sum()) / self.corpus_size if self.corpus_size else 0.0
+        if idf is None:
+            if self.corpus_size and self.vocabulary_size:
+                idf = okapi_idf(np.diff(postings.ptr), self.corpus_size, epsilon)
+            else:  # nothing to find (rank_bm25 would divide by 0)
+                idf = np.zeros(self.vocabulary_size)
+        self.idf = idf
+
     def term_postings(self, term: int) -> tuple[np.ndarray, np.ndarray]:
-        """(passages, tf parts) of one term."""
-        lo, hi = self.postings.ptr[term], self.postings.ptr[term + 1]
-        return self.postings.passage[lo:hi], self.postings.tf_part[lo:hi]
+        """(passages, term frequencies) of one term."""
+        postings = self.postings
+        lo, hi = postings.ptr[term], postings.ptr[term + 1]
+        return postings.passage[lo:hi], postings.shape_tf[postings.shape[lo:hi]]
+
+    def tf_parts(self, avgdl: float) -> np.ndarray:
+        """rank_bm25's tf part of each (tf, length) pair at average length ``avgdl``: its
+        expression, operation for operation on the same integer types, so the floats are its floats."""
+        parts = self._tf_parts.get(avgdl)
+        if parts is None:
+            k1, b = self.k1, self.b
+            q_freq, doc_len = self.postings.shape_tf, self.postings.shape_dl
+            parts = q_freq * (k1 + 1) / (q_freq + k1 * (1 - b + b * doc_len / avgdl))
+            if len(self._tf_parts) >= TF_PARTS_KEPT:
+                self._tf_parts.pop(next(iter(self._tf_parts)), None)
+            self._tf_parts[avgdl] = parts
+        return parts
 
     def scores(self, query_terms: Sequence[int], idf: np.ndarray | None = None) -> np.ndarray:
         """Every passage's score, equal to ``BM25Okapi.get_scores`` on the same terms.
@@ -116,13 +161,18 @@ class BM25Core:
         substitute its own idf per term (the quality layer does); by default rank_bm25's.
         """
         idf = self.idf if idf is None else idf
+        return self.weighted_scores([(term, float(idf[term])) for term in query_terms if term >= 0], self.avgdl)
+
+    def weighted_scores(self, weighted_terms: Sequence[tuple[int, float]], avgdl: float) -> np.ndarray:
+        """Every passage's sum of idf * rank_bm25's tf part over (term, idf) pairs, in order, with
+        average length ``avgdl``: a server's scores use its own idfs and average (bot/engine/visible.py)."""
+        postings = self.postings
+        parts = self.tf_parts(avgdl) if weighted_terms else None
         scores = np.zeros(self.corpus_size)
-        for term in query_terms:
-            if term < 0:
-                continue
-            passages, tf_part = self.term_postings(term)
+        for term, idf in weighted_terms:
+            lo, hi = postings.ptr[term], postings.ptr[term + 1]
             # Passages are unique within one term's list, so fancy-index += is exact.
-            scores[passages] += idf[term] * tf_part
+            scores[postings.passage[lo:hi]] += idf * parts[postings.shape[lo:hi]]
         return scores
 
     def top_k(self, query_terms: Sequence[int], k: int) -> list[tuple[int, float]]:

@@ -4,6 +4,9 @@ retrieval rules layered on top of it (who may see what, idf floor, candidates).
 An index is immutable. Adding or removing documents makes a new one (``with_changes``), off the
 event loop, and the engine swaps it in with one assignment; questions asked meanwhile are
 answered from the old one.
+
+A server searches a ``View``: the passages it sees, scored with their own statistics
+(bot/engine/visible.py), so nothing it is shown depends on another server's documents.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot.engine import analyzer
-from bot.engine.bm25 import BM25Core, rank
+from bot.engine.bm25 import BM25Core, build_postings, rank
+from bot.engine.visible import EMPTY_FLOOR, OwnerCounts, Statistics, statistics_of
 from bot.store import BUNDLED, PassageRecord
 
 
@@ -59,15 +63,23 @@ class PassageIndex:
         k1: float,
         b: float,
         core: BM25Core | None = None,
+        owners: OwnerCounts | None = None,
     ) -> None:
         self.tokens, self.offsets = tokens, offsets
         self.vocabulary = vocabulary
         self.term_ids = {term: i for i, term in enumerate(vocabulary)}
         self.passage_ids, self.doc_ids, self.guild_ids = passage_ids, doc_ids, guild_ids
         self.k1, self.b = k1, b
-        # A core loaded from a snapshot skips recomputing the postings (the slow part of a build).
-        self.core = core if core is not None else BM25Core(tokens, offsets, len(vocabulary), k1=k1, b=b)
-        self.ranking_idf = _floored_idf(self.core.idf)
+        # A core and counts loaded from a snapshot skip recomputing the postings (the slow part of a build).
+        if core is None or owners is None:
+            postings, first_position = build_postings(tokens, offsets, len(vocabulary))
+            doc_len = np.diff(offsets).astype(np.int64)
+            core = BM25Core.from_postings(doc_len, postings, k1=k1, b=b)
+            owners = OwnerCounts.count(postings, first_position, guild_ids, doc_len)
+        self.core, self.owners = core, owners
+        self.floor = _idf_floor(self.core.idf)
+        self.ranking_idf = np.maximum(self.core.idf, self.floor)
+        self._statistics: dict[tuple[int, ...], Statistics] = {}  # per visible set, made on first use
 
     def __len__(self) -> int:
         return len(self.passage_ids)
@@ -107,10 +119,11 @@ class PassageIndex:
         return [self.term_ids.get(term, -1) for term in terms]
 
     def known_terms(self, terms: Iterable[str]) -> set[str]:
+        """Terms some passage of any server has (``View.knows`` for one server's)."""
         return {term for term in terms if term in self.term_ids}
 
     def idf(self, term: str) -> float:
-        """The ranking idf of a term (the rarest possible for an unknown term)."""
+        """The ranking idf of a term over every passage (the rarest possible for an unknown term)."""
         term_id = self.term_ids.get(term)
         if term_id is None:
             return self.max_idf
@@ -126,58 +139,31 @@ class PassageIndex:
 
         ``bundled=False``: a server whose admins turned the bundled article off sees only its own.
         """
-        if guild_id is None:
-            return self.guild_ids == BUNDLED
-        if not bundled:
-            return self.guild_ids == guild_id
-        return (self.guild_ids == BUNDLED) | (self.guild_ids == guild_id)
+        seen = np.zeros(len(self), bool)
+        for owner in _owners(guild_id, bundled):
+            seen |= self.guild_ids == owner
+        return seen
+
+    def view(self, guild_id: int | None, *, bundled: bool = True, everything: bool = False) -> View:
+        """What ``guild_id`` sees, scored with the statistics of only that (``visible``).
+        ``everything``: every server's passages (the command line and evaluation)."""
+        if everything:
+            return View(self, None, None)
+        owners = _owners(guild_id, bundled)
+        statistics = self._statistics.get(owners)
+        if statistics is None:
+            statistics = self._statistics[owners] = statistics_of(self.owners, owners, self.core.epsilon)
+        return View(self, self.visible(guild_id, bundled=bundled), statistics)
 
     def scores(self, terms: Sequence[str]) -> np.ndarray:
-        """Ranking scores: BM25Okapi with the idf floor (see ``_floored_idf``)."""
+        """Ranking scores over every passage: BM25Okapi with the idf floor (see ``_idf_floor``)."""
         return self.core.scores(self.term_ids_of(terms), idf=self.ranking_idf)
 
     def search(
         self, terms: Sequence[str], k: int, *, guild_id: int | None, everything: bool = False, bundled: bool = True
     ) -> list[Hit]:
-        """The k best passages that contain at least one of ``terms`` and that ``guild_id`` sees.
-
-        ``everything`` searches all servers' passages (the command line and evaluation).
-        """
-        if not len(self) or not terms:
-            return []
-        scores = self.scores(terms)
-        matched = scores > 0  # every matching passage scores > 0 thanks to the idf floor
-        if not everything:
-            matched &= self.visible(guild_id, bundled=bundled)
-        ranked = rank(scores, k, np.flatnonzero(matched))
-        return [Hit(row, int(self.passage_ids[row]), int(self.doc_ids[row]), score) for row, score in ranked]
-
-    def search_in_conversation(
-        self,
-        terms: Sequence[str],
-        k: int,
-        *,
-        context_terms: Sequence[str],
-        prefer_docs: Iterable[int],
-        guild_id: int | None,
-        everything: bool = False,
-        bundled: bool = True,
-    ) -> list[Hit]:
-        """Like ``search``, for a follow-up: only passages with one of the question's own ``terms``,
-        ranked with the earlier questions' terms at CONTEXT_WEIGHT and the conversation's
-        documents (``prefer_docs``) raised by PREFERRED_DOC_FACTOR."""
-        if not len(self) or not terms:
-            return []
-        scores = self.scores(terms)
-        matched = scores > 0
-        if not everything:
-            matched &= self.visible(guild_id, bundled=bundled)
-        if context_terms:
-            scores = scores + CONTEXT_WEIGHT * self.scores(context_terms)
-        preferred = np.isin(self.doc_ids, np.fromiter(prefer_docs, dtype=self.doc_ids.dtype))
-        scores = np.where(preferred, scores * PREFERRED_DOC_FACTOR, scores)
-        ranked = rank(scores, k, np.flatnonzero(matched))
-        return [Hit(row, int(self.passage_ids[row]), int(self.doc_ids[row]), score) for row, score in ranked]
+        """The k best passages that contain at least one of ``terms`` and that ``guild_id`` sees."""
+        return self.view(guild_id, bundled=bundled, everything=everything).search(terms, k)
 
     def search_documents(self, terms: Sequence[str], k: int) -> list[tuple[int, float]]:
         """The k best documents (all servers), each ranked by its best passage: (doc id, score)."""
@@ -189,6 +175,105 @@ class PassageIndex:
         _, first = np.unique(self.doc_ids[order], return_index=True)
         best_rows = order[np.sort(first)][:k]
         return [(int(self.doc_ids[row]), float(scores[row])) for row in best_rows]
+
+
+class View:
+    """The passages one server sees (``rows``, None: all) and their statistics (None: every
+    passage's, the core's own). Made per question; cheap."""
+
+    def __init__(self, index: PassageIndex, rows: np.ndarray | None, statistics: Statistics | None) -> None:
+        self.index, self.rows, self.statistics = index, rows, statistics
+
+    def __len__(self) -> int:
+        return len(self.index) if self.rows is None else int(self.rows.sum())
+
+    def _okapi_idf(self, term_id: int) -> float | None:
+        """rank_bm25's idf of a term over what this view sees; None when nothing it sees has it."""
+        if term_id < 0:
+            return None
+        if self.statistics is None:
+            return float(self.index.core.idf[term_id])
+        return self.statistics.okapi_idf(term_id)
+
+    @property
+    def _floor(self) -> float:
+        return self.index.floor if self.statistics is None else self.statistics.floor
+
+    @property
+    def _avgdl(self) -> float:
+        return self.index.core.avgdl if self.statistics is None else self.statistics.avgdl
+
+    @property
+    def max_idf(self) -> float:
+        """The largest ranking idf (a term in one passage): scales idf-based features to 0..1."""
+        return self.index.max_idf if self.statistics is None else self.statistics.max_idf
+
+    def knows(self, term: str) -> bool:
+        """Whether a passage this view sees has ``term``."""
+        return self._okapi_idf(self.index.term_ids.get(term, -1)) is not None
+
+    def idf(self, term: str) -> float:
+        """The ranking idf of a term (the rarest possible for one no passage here has)."""
+        idf = self._okapi_idf(self.index.term_ids.get(term, -1))
+        return self.max_idf if idf is None else max(idf, self._floor)
+
+    def okapi_scores(self, terms: Sequence[str]) -> np.ndarray:
+        """BM25Okapi's scores over the passages seen (the other rows' numbers mean nothing)."""
+        return self._scores(terms, floored=False)
+
+    def scores(self, terms: Sequence[str]) -> np.ndarray:
+        """Ranking scores: BM25Okapi with the idf floor (see ``_idf_floor``)."""
+        return self._scores(terms, floored=True)
+
+    def _scores(self, terms: Sequence[str], *, floored: bool) -> np.ndarray:
+        weighted = []
+        for term_id in self.index.term_ids_of(terms):
+            idf = self._okapi_idf(term_id)
+            if idf is not None:
+                weighted.append((term_id, max(idf, self._floor) if floored else idf))
+        return self.index.core.weighted_scores(weighted, self._avgdl)
+
+    def _matching(self, scores: np.ndarray) -> np.ndarray:
+        matched = scores > 0  # every matching passage scores > 0 thanks to the idf floor
+        if self.rows is not None:
+            matched &= self.rows
+        return np.flatnonzero(matched)
+
+    def _hits(self, scores: np.ndarray, k: int, candidates: np.ndarray) -> list[Hit]:
+        index = self.index
+        ranked = rank(scores, k, candidates)
+        return [Hit(row, int(index.passage_ids[row]), int(index.doc_ids[row]), score) for row, score in ranked]
+
+    def search(self, terms: Sequence[str], k: int) -> list[Hit]:
+        """The k best passages seen that contain at least one of ``terms``."""
+        if not len(self.index) or not terms:
+            return []
+        scores = self.scores(terms)
+        return self._hits(scores, k, self._matching(scores))
+
+    def search_in_conversation(
+        self, terms: Sequence[str], k: int, *, context_terms: Sequence[str], prefer_docs: Iterable[int]
+    ) -> list[Hit]:
+        """Like ``search``, for a follow-up: only passages with one of the question's own ``terms``,
+        ranked with the earlier questions' terms at CONTEXT_WEIGHT and the conversation's
+        documents (``prefer_docs``) raised by PREFERRED_DOC_FACTOR."""
+        if not len(self.index) or not terms:
+            return []
+        scores = self.scores(terms)
+        candidates = self._matching(scores)
+        if context_terms:
+            scores = scores + CONTEXT_WEIGHT * self.scores(context_terms)
+        doc_ids = self.index.doc_ids
+        preferred = np.isin(doc_ids, np.fromiter(prefer_docs, dtype=doc_ids.dtype))
+        scores = np.where(preferred, scores * PREFERRED_DOC_FACTOR, scores)
+        return self._hits(scores, k, candidates)
+
+
+def _owners(guild_id: int | None, bundled: bool) -> tuple[int, ...]:
+    """Whose passages a server sees: the bundled ones and its own (DMs: the bundled ones)."""
+    if guild_id is None or guild_id == BUNDLED:
+        return (BUNDLED,)
+    return (BUNDLED, guild_id) if bundled else (guild_id,)
 
 
 class IndexBuilder:
@@ -247,17 +332,17 @@ class IndexBuilder:
         )
 
 
-def _floored_idf(idf: np.ndarray) -> np.ndarray:
-    """rank_bm25's idf with a positive floor, so a matching passage never loses to a non-matching one.
+def _idf_floor(idf: np.ndarray) -> float:
+    """The lowest ranking idf, so a matching passage never loses to a non-matching one.
 
     BM25Okapi gives a term in exactly half the passages idf 0, and more common terms
     epsilon * average idf, which is negative when the average is (rank_bm25 issues #29, #39):
     in a one-article corpus "talks" would then push a passage down for containing it.
-    The floor is half the smallest positive idf, which keeps rarer terms weighing more.
+    The floor is half the smallest positive idf, which keeps rarer terms weighing more
+    (bot/engine/visible.py computes the same per visible set).
     """
     positive = idf[idf > 0]
-    floor = float(positive.min()) / 2 if len(positive) else 0.1
-    return np.maximum(idf, floor)
+    return float(positive.min()) / 2 if len(positive) else EMPTY_FLOOR
 
 
 def _renumber_by_first_occurrence(tokens: np.ndarray, vocabulary: list[str]) -> tuple[np.ndarray, list[str]]:

@@ -37,7 +37,7 @@ from bot.engine.documents import (
     validate_title,
     validate_url,
 )
-from bot.engine.index import Hit, IndexBuilder, PassageIndex, indexed_text
+from bot.engine.index import Hit, IndexBuilder, PassageIndex, View, indexed_text
 from bot.engine.ingest import ExtractedText
 from bot.engine.query import Query, Turn, typed_words
 from bot.engine.sandbox import TEXT, ParseJob, ParseLimits, ParseQueue
@@ -551,27 +551,18 @@ class Engine:
             raise QuestionError(f"That question is too long (the limit is {self.settings.max_question_chars} characters).")
         return question
 
-    async def _retrieve(
-        self, index: PassageIndex, query: Query, k: int, guild_id: int | None, everything: bool
-    ) -> list[tuple[Hit, PassageRecord]]:
-        """The k best passages with their text, overlapping windows removed.
+    async def _retrieve(self, view: View, query: Query, k: int, guild_id: int | None, everything: bool) -> list[tuple[Hit, PassageRecord]]:
+        """The k best passages of ``view`` with their text, overlapping windows removed.
 
-        A passage removed since ``index`` was built, or one the server does not see, is skipped:
-        the store is the truth, and it checks visibility again.
+        A passage removed since the view's index was built, or one the server does not see, is
+        skipped: the store is the truth, and it checks visibility again.
         """
         if query.context:
-            hits = index.search_in_conversation(
-                query.terms,
-                k,
-                context_terms=query.context_terms(),
-                prefer_docs=query.context_docs(),
-                guild_id=guild_id,
-                everything=everything,
-                bundled=self.shows_bundled(guild_id),
+            hits = view.search_in_conversation(
+                query.terms, k, context_terms=query.context_terms(), prefer_docs=query.context_docs()
             )
         else:
-            bundled = self.shows_bundled(guild_id)
-            hits = index.search(query.terms, k, guild_id=guild_id, everything=everything, bundled=bundled)
+            hits = view.search(query.terms, k)
         passages = await self.store.get_passages(
             (h.passage_id for h in hits), visible_in=_visible_in(guild_id, everything)
         )
@@ -581,23 +572,26 @@ class Engine:
         await asyncio.to_thread(_split_all, [p.text for _, p in ranked])
         return ranked
 
+    def _view(self, guild_id: int | None, everything: bool = False) -> View:
+        """What ``guild_id`` sees of the current index, with the statistics of only that."""
+        return self.index.view(guild_id, bundled=self.shows_bundled(guild_id), everything=everything)
+
     async def search(
         self, query: str, *, guild_id: int | None = None, limit: int = 5, everything: bool = False
     ) -> SearchResult:
         started = time.perf_counter()
         query = self._check_question(query)
-        index = self.index  # one snapshot for the whole request
+        view = self._view(guild_id, everything)  # one index for the whole request
         parsed = Query.parse(query)
-        ranked = (await self._retrieve(index, parsed, limit * 2, guild_id, everything))[:limit]
-        sentences = {s.key: s for s in best_sentences(parsed, _candidates(ranked), index.idf)}
+        ranked = (await self._retrieve(view, parsed, limit * 2, guild_id, everything))[:limit]
+        sentences = {s.key: s for s in best_sentences(parsed, _candidates(ranked), view.idf)}
         sources = [_source(n, h, p, sentences.get(h.passage_id)) for n, (h, p) in enumerate(ranked, start=1)]
-        searched = int(index.visible(guild_id, bundled=self.shows_bundled(guild_id)).sum()) if not everything else len(index)
-        return SearchResult(query, list(parsed.terms), sources, searched, (time.perf_counter() - started) * 1000)
+        return SearchResult(query, list(parsed.terms), sources, len(view), (time.perf_counter() - started) * 1000)
 
-    def _choose_and_decide(self, index: PassageIndex, query: Query, ranked: list[tuple[Hit, PassageRecord]]):
-        sentences = best_sentences(query, _candidates(ranked), index.idf)
-        evidence = evidence_for(query, index.term_ids.__contains__, ranked, sentences)
-        return sentences, decide(query, evidence, index.idf, index.max_idf, self.settings.answer_threshold)
+    def _choose_and_decide(self, view: View, query: Query, ranked: list[tuple[Hit, PassageRecord]]):
+        sentences = best_sentences(query, _candidates(ranked), view.idf)
+        evidence = evidence_for(query, view.knows, ranked, sentences)
+        return sentences, decide(query, evidence, view.idf, view.max_idf, self.settings.answer_threshold)
 
     async def ask(
         self,
@@ -616,8 +610,8 @@ class Engine:
         if borrowed:  # "and when?", "who was there?": nothing of its own to look for, so the last question's
             query = replace(query, terms=tuple(analyzer.analyze(query.context[-1].question)))
         limit = limit or self.settings.sources
-        index = self.index
-        searched = len(index) if everything else int(index.visible(guild_id, bundled=self.shows_bundled(guild_id)).sum())
+        view = self._view(guild_id, everything)  # one index for the whole request
+        searched = len(view)
 
         def done(**kwargs) -> Answer:
             elapsed = (time.perf_counter() - started) * 1000
@@ -628,10 +622,10 @@ class Engine:
 
         if not query.terms:
             return done(answer=None, sources=[], message=NOTHING_TO_LOOK_FOR)
-        ranked = await self._retrieve(index, query, max(10, limit * 3), guild_id, everything)
-        sentences, decision = self._choose_and_decide(index, query, ranked)
+        ranked = await self._retrieve(view, query, max(10, limit * 3), guild_id, everything)
+        sentences, decision = self._choose_and_decide(view, query, ranked)
         best_of = {s.key: s for s in sentences}
-        taught = await self._taught_answer(query, guild_id, ranked, best_of, index, limit)
+        taught = await self._taught_answer(query, guild_id, ranked, best_of, view, limit)
         if taught is not None:
             return done(**taught)
         best = sentences[0] if sentences else None
@@ -709,7 +703,7 @@ class Engine:
             raise DocumentError(f"#{doc.id} {doc.title!r} has no paragraph {paragraph} (it has {doc.passages} passages)")
         # A long paragraph is several windows: the one holding the best sentence for the question.
         query = Query.parse(self._check_question(question))
-        ranked = best_sentences(query, [Candidate(p.id, p.text, 1.0) for p in windows], self.index.idf)
+        ranked = best_sentences(query, [Candidate(p.id, p.text, 1.0) for p in windows], self._view(guild_id).idf)
         return await self.teach(guild_id, question, ranked[0].key if ranked else windows[0].id, taught_by=taught_by)
 
     async def taught(self, guild_id: int) -> list[tuple[TaughtRecord, PassageRecord]]:
@@ -729,7 +723,7 @@ class Engine:
         guild_id: int | None,
         ranked: list[tuple[Hit, PassageRecord]],
         best_of: dict[int, ScoredSentence],
-        index: PassageIndex,
+        view: View,
         limit: int,
     ) -> dict | None:
         """The answer from a taught passage when the question matches one this server taught.
@@ -747,7 +741,7 @@ class Engine:
         if passage is None or passage.guild_id not in (BUNDLED, scope):
             return None
         # Quote the passage's sentence best for the question in either wording.
-        sentence = taught_sentence(query, [*query.terms, *record.terms.split()], passage.id, passage.text, index.idf)
+        sentence = taught_sentence(query, [*query.terms, *record.terms.split()], passage.id, passage.text, view.idf)
         if sentence is None:
             return None
         score_of = {h.passage_id: h.score for h, _ in ranked}

@@ -1,9 +1,9 @@
 """Index snapshots: a start loads the index's arrays instead of analyzing every passage again.
 
 A snapshot is one ``.npz`` file (numpy's zip of arrays, no pickles) holding every array of a
-``PassageIndex`` and its BM25 core, and a header: the tag it was saved with (the store's id, the
-change it includes, k1, b, the shards, a hash of the code that turns text into terms) and a
-CRC-32 of every array. ``load`` returns nothing unless all of that matches and the arrays fit
+``PassageIndex``, its BM25 core and its counts per owner (bot/engine/visible.py), and a header:
+the tag it was saved with (the store's id, the change it includes, k1, b, the shards, a hash of
+the code that turns text into terms) and a CRC-32 of every array. ``load`` returns nothing unless all of that matches and the arrays fit
 together; the engine then rebuilds from the store. A snapshot is written to a temporary file and
 renamed, so a crash while saving leaves the previous one.
 """
@@ -21,21 +21,23 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.engine import analyzer, index as index_module
+from bot.engine import analyzer, index as index_module, visible
 from bot.engine.bm25 import BM25Core, Postings
 from bot.engine.index import PassageIndex
+from bot.engine.visible import OwnerCounts
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
-_ARRAYS = ("tokens", "offsets", "passage_ids", "doc_ids", "guild_ids", "doc_len", "idf", "ptr", "posting_passage", "tf_part", "vocabulary")
+FORMAT = 2  # 2: (tf, length) pairs instead of tf parts, counts per owner
+_OWNER_ARRAYS = tuple(f"owner_{name}" for name in OwnerCounts.__dataclass_fields__)
+_ARRAYS = ("tokens", "offsets", "passage_ids", "doc_ids", "guild_ids", "doc_len", "idf", "ptr", "posting_passage", "shape", "shape_tf", "shape_dl", "vocabulary", *_OWNER_ARRAYS)
 
 
 @functools.cache
 def code_version() -> str:
     """A hash of the code that decides an index's terms: a change to it makes old snapshots stale."""
     digest = hashlib.sha256()
-    for module in (analyzer, index_module):
+    for module in (analyzer, index_module, visible):
         digest.update(Path(module.__file__).read_bytes())
     return digest.hexdigest()[:16]
 
@@ -52,10 +54,12 @@ def _arrays(index: PassageIndex) -> dict[str, np.ndarray]:
         "idf": core.idf,
         "ptr": core.postings.ptr,
         "posting_passage": core.postings.passage,
-        "tf_part": core.postings.tf_part,
+        "shape": core.postings.shape,
+        "shape_tf": core.postings.shape_tf,
+        "shape_dl": core.postings.shape_dl,
         # Terms never contain whitespace (the analyzer splits on it), so newlines separate them.
         "vocabulary": np.frombuffer("\n".join(index.vocabulary).encode("utf-8"), dtype=np.uint8),
-    }
+    } | {f"owner_{name}": array for name, array in index.owners.arrays().items()}
 
 
 def _checksum(array: np.ndarray) -> int:
@@ -108,7 +112,9 @@ def _assemble(arrays: dict[str, np.ndarray], *, k1: float, b: float) -> PassageI
         and all(len(arrays[name]) == passages for name in ("passage_ids", "doc_ids", "guild_ids", "doc_len"))
         and len(arrays["idf"]) == len(vocabulary)
         and len(ptr) == len(vocabulary) + 1
-        and ptr[-1] == len(arrays["posting_passage"]) == len(arrays["tf_part"])
+        and ptr[-1] == len(arrays["posting_passage"]) == len(arrays["shape"])
+        and len(arrays["shape_tf"]) == len(arrays["shape_dl"])
+        and (not len(arrays["shape"]) or int(arrays["shape"].max()) < len(arrays["shape_tf"]))
         and (not len(tokens) or int(tokens.max()) < len(vocabulary))
     )
     if not sound:
@@ -116,10 +122,22 @@ def _assemble(arrays: dict[str, np.ndarray], *, k1: float, b: float) -> PassageI
     core = BM25Core.from_arrays(
         doc_len=arrays["doc_len"],
         idf=arrays["idf"],
-        postings=Postings(ptr, arrays["posting_passage"], arrays["tf_part"]),
+        postings=Postings(ptr, arrays["posting_passage"], arrays["shape"], arrays["shape_tf"], arrays["shape_dl"]),
         k1=k1,
         b=b,
     )
+    owners = OwnerCounts.from_arrays({name.removeprefix("owner_"): arrays[name] for name in _OWNER_ARRAYS})
+    if int(owners.passages.sum()) != passages or (len(owners.term) and int(owners.term.max()) >= len(vocabulary)):
+        raise ValueError("owner counts of another index")
     return PassageIndex(
-        tokens, offsets, vocabulary, arrays["passage_ids"], arrays["doc_ids"], arrays["guild_ids"], k1=k1, b=b, core=core
+        tokens,
+        offsets,
+        vocabulary,
+        arrays["passage_ids"],
+        arrays["doc_ids"],
+        arrays["guild_ids"],
+        k1=k1,
+        b=b,
+        core=core,
+        owners=owners,
     )

@@ -103,3 +103,51 @@ async def test_source_on_a_document_at_the_passage_limit_reads_one_paragraph(sim
     too_far = await server.member.slash(server.channel, "source", document=f"#{doc.id}", paragraph=9_001)
     assert "has paragraphs 1 to 9000" in too_far.response.content
     simcord_env.errors  # noqa: B018  (the refusal went through the tree's handler)
+
+
+SURVEY = b"""Ranger Log
+
+The nightjar nightjar nightjar calls were recorded at dusk by the rangers.
+
+The survey covered the heath and the burned heath near the old quarry this summer.
+
+Counting stopped because a fire burned the heath where the nightjar nests.
+"""
+
+OPERATION = "Operation Nightjar\n\n" + "\n\n".join(
+    f"Operation Nightjar phase {i}: the nightjar team moves north; Nightjar stays secret." for i in range(8)
+)
+
+
+def _as_seen(embed) -> str:
+    """An embed as a member reads it, without the time it took (which differs between runs)."""
+    text = "\n".join(
+        [embed.title or "", embed.description or "", *(f"{f.name}\n{f.value}" for f in embed.fields), embed.footer.text or ""]
+    )
+    return text.rsplit(" in ", 1)[0]  # the footer ends "Searched N passages in X ms"
+
+
+async def test_another_servers_private_operation_nightjar_changes_nothing_a_server_sees(simcord_env, server, other_server):
+    """Server A's private adds must not move server B's results: per-server statistics (item 5)."""
+    await other_server.admin.slash(other_server.channel, "corpus add", file=("survey.txt", SURVEY))
+    questions = [("search", {"query": "nightjar heath"}), ("ask", {"question": "Why did the nightjar heath counting stop?"})]
+
+    async def what_b_sees() -> list[str]:
+        replies = [await other_server.member.slash(other_server.channel, name, **options) for name, options in questions]
+        return [_as_seen(reply.response.embeds[0]) for reply in replies]
+
+    before = await what_b_sees()
+    assert "fire burned the heath" in before[1]
+    # The order is what global statistics would change: with A's memo counted, "nightjar" would
+    # be in most passages and weigh almost nothing, and the heath paragraph would rank first.
+    assert "[1] para 3: Counting stopped" in before[0] and "[2] para 1: The **nightjar" in before[0]
+
+    added = await server.admin.slash(server.channel, "corpus add", file=("nightjar.txt", OPERATION.encode()))
+    assert added.response.content.startswith("Added"), added.response.content
+    mine = await server.member.slash(server.channel, "search", query="nightjar heath")
+    assert "Operation Nightjar" in _as_seen(mine.response.embeds[0])
+
+    after = await what_b_sees()
+    assert after == before
+    assert "Operation" not in "".join(after)
+    assert not simcord_env.errors
