@@ -25,6 +25,7 @@ from bot.console import CommandError
 from bot.engine.answer import shorten
 from bot.engine.documents import DocumentError
 from bot.engine.service import Answer, Engine, QuestionError, Source, UnknownDocument
+from bot.engine.teaching import TAUGHT_NOTE
 from bot.settings import Settings
 from bot.store import BUNDLED, DuplicateDocument, StoreError, describe_error, open_store
 from bot.transfer import TransferError, export_documents, import_documents, read_export
@@ -44,7 +45,8 @@ def format_answer(answer: Answer) -> str:
             lines += ["", "Closest passages (they do not answer the question):"]
             lines += [_format_source(s) for s in answer.closest]
         return "\n".join(lines)
-    return "\n".join([answer.answer, "", *(_format_source(s) for s in answer.sources)])
+    taught = [TAUGHT_NOTE] if answer.taught else []
+    return "\n".join([answer.answer, *taught, "", *(_format_source(s) for s in answer.sources)])
 
 
 async def _with_engine(settings: Settings, work: Callable[[Engine], Awaitable[int]]) -> int:

@@ -16,6 +16,7 @@ import discord
 
 from bot.engine import analyzer
 from bot.engine.service import Answer, SearchResult, Source
+from bot.engine.teaching import TAUGHT_NOTE
 from bot.store import DocumentRecord
 
 # Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits)
@@ -226,7 +227,8 @@ def answer_embed(answer: Answer, *, page: int = 0, per_page: int = 3) -> discord
     markers = cited.group() if cited else ""  # the engine's own [n], not the document's text
     embed.description = quoted(answer.answer.removesuffix(markers), DESCRIPTION_LIMIT - len(markers)) + markers
     _add_source_groups(embed, answer.sources[page * per_page : (page + 1) * per_page], answer.terms)
-    embed.set_footer(text=_footer(answer.searched, answer.elapsed_ms))
+    taught = f"{TAUGHT_NOTE}\n" if answer.taught else ""
+    embed.set_footer(text=taught + _footer(answer.searched, answer.elapsed_ms))
     return fit(embed)
 
 

@@ -340,6 +340,8 @@ def test_gaps_and_teaching_loop(run):
         answer = json.loads(run("ask", wording, "--guild", "5", "--json").stdout)
         assert "Michael Chase and China’s Maj. Gen. Song Yanchao" in answer["answer"], wording
         assert answer["sources"][0]["paragraph"] == 1 and answer["taught"] == question
+    shown = run("ask", question, "--guild", "5").stdout.splitlines()
+    assert "Michael Chase" in shown[0] and shown[1] == "An admin linked this question to source [1]."
     assert json.loads(run("ask", question, "--guild", "6", "--json").stdout)["answer"] is None
     assert json.loads(run("gaps", "--guild", "5", "--json").stdout) == []  # the gap was closed
     listed = run("gaps").stdout

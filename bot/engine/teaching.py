@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 MATCH_THRESHOLD = 0.5
+# Said with a taught answer, so members know a person chose the passage, not the ranking.
+TAUGHT_NOTE = "An admin linked this question to source [1]."
 
 
 def terms_key(terms: Sequence[str]) -> str:

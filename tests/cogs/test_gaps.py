@@ -48,6 +48,10 @@ async def test_a_gap_asked_twice_is_taught_by_the_admin_and_answered_in_that_ser
         assert LEADERS in embed.description and embed.description.endswith("[1]"), question
         assert embed.fields[0].name.startswith("Top U.S. and Chinese Defense Officials")
         assert embed.fields[0].value.startswith("[1] para 1: ")
+        # Members are told a person chose this passage: the footer's first line.
+        assert embed.footer.text.startswith("An admin linked this question to source [1].\nSearched ")
+    ranked = await server.member.slash(server.channel, "ask", question="why were talks cancelled?")
+    assert ranked.response.embeds[0].footer.text.startswith("Searched ")  # an answer no admin chose: no such line
     assert (await ask(other_server, QUESTION)).startswith(NOT_FOUND)  # another server: unchanged
     empty = await server.admin.slash(server.channel, "corpus gaps")
     assert "No unanswered questions" in empty.response.embeds[0].description
