@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 GAPS_PER_PAGE = 5
 LINKS_PER_PAGE = 5
+PASSAGE_NAME_CHARS = 60
 AdminCheck = Callable[[discord.Interaction], Awaitable[None]]
 
 
@@ -129,7 +130,8 @@ class GapView(_AdminView):
             + ("Which passage answers it? The closest ones:" if self.passages else "No passage came close: give one by document and paragraph.")
         )
         for passage in self.passages[:5]:
-            embed.add_field(name=clip(passage_label(passage), 256), value=clip(quote(passage.text), 1024), inline=False)
+            # One line each: the full title would repeat over every passage of one document.
+            embed.add_field(name=clip(passage_label(passage), PASSAGE_NAME_CHARS), value=clip(quote(passage.text), 1024), inline=False)
         return embed
 
     async def _taught(self, interaction: discord.Interaction, record: TaughtRecord) -> None:

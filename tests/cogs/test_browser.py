@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
+import struct
+from pathlib import Path
 
 import pytest
 from test_reading import BODY, INSPECTED, NOTES, PARAGRAPHS, TITLE, assert_quotes_the_document, parse_source_lines
 
-from bot.screenshots import chromium, chromium_path
+from bot.screenshots import capture_scenes, chromium, chromium_path
 from bot.settings import Settings
 
 PARTS = {
@@ -39,13 +42,20 @@ def bot_settings(tmp_path) -> Settings:
     return Settings(db=tmp_path / "bot.db", question_rate=50, allow_private_urls=True)  # the site is on 127.0.0.1
 
 
-@pytest.fixture
-async def browser():
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def need_browser() -> None:
     reason = missing_browser()
     if reason is not None:
         if os.environ.get("CI"):
             pytest.fail(f"CI must run the browser test: {reason}")
         pytest.skip(reason)
+
+
+@pytest.fixture
+async def browser():
+    need_browser()
     async with chromium() as launched:
         yield launched
 
@@ -107,3 +117,17 @@ async def test_members_read_the_documents_words_in_a_browser(simcord_env, server
         shown = await rendered(preview, browser, added)
         assert TITLE in shown["content"][0]
         assert shown["links"] == []
+
+
+async def test_the_readme_pictures_are_made_by_the_command(tmp_path):
+    """`python -m bot.screenshots DIR` writes every picture the README shows, and only those."""
+    need_browser()
+    written = await capture_scenes(tmp_path)
+    shown = set(re.findall(r"\]\(docs/img/([\w-]+\.png)\)", README.read_text("utf-8")))
+    assert {"link-answer.png", "gaps.png", "teach.png", "taught.png", "followup.png"} <= shown
+    assert sorted(path.name for path in written) == sorted(shown)
+    for path in written:
+        data = path.read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n", path.name
+        width, height = struct.unpack(">II", data[16:24])  # the IHDR chunk
+        assert width >= 600 and height >= 150, (path.name, width, height)

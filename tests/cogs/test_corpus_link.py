@@ -36,6 +36,9 @@ async def test_admin_adds_a_page_by_link_and_members_ask_about_it(simcord_env, s
     assert embed.fields[0].value.startswith("<https://coastal-ledger.example/news/2024/03/ferry-suspended>\n[1] para 1: ")
     menu_word = await server.member.slash(server.channel, "ask", question="What about the marmalade forecasts?")
     assert menu_word.response.embeds[0].description.startswith("I couldn't find")
+    for word in ("zeppelins", "trampoline", "accordion"):  # the menu, the cookie banner, the footer
+        found = await server.member.slash(server.channel, "search", query=word)
+        assert found.response.embeds[0].description == "No passage matches.", word
 
 
 async def test_a_refused_link_is_one_private_line_and_stores_nothing(simcord_env, server, news_site):
