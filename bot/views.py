@@ -86,18 +86,44 @@ async def _load(interaction: discord.Interaction, answer_id: int) -> tuple[Answe
     return record, answer_from_payload(record.payload)
 
 
-class _AnswerItem:
-    """Store errors become a short private reply instead of "This interaction failed"."""
+class AnswerItem(discord.ui.DynamicItem[Any], template=r"talks:(?:more|page|full|passage|vote):[0-9]{1,19}"):
+    """A button or menu under an answer (or under a private reply about it), dispatched from its
+    custom_id: the answer's id, and what else its class's template names.
+
+    A subclass gives its own ``template`` (the custom_id formats are kept: buttons of answers posted
+    long ago still work), builds its item in ``__init__``, reads the template's other groups in
+    ``parse``, and acts in ``act`` on the answer as stored. Store errors become a short private
+    reply instead of "This interaction failed". This base is never registered itself.
+    """
+
+    def __init__(self, answer_id: int, item: discord.ui.Item) -> None:
+        super().__init__(item)
+        self.answer_id = answer_id
+
+    @classmethod
+    def parse(cls, match: re.Match[str]) -> dict[str, Any]:
+        """The template's groups beside the answer's id, as ``__init__`` takes them."""
+        return {}
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item, match: re.Match[str], /):
+        return cls(int(match["answer"]), **cls.parse(match))
 
     async def callback(self, interaction: discord.Interaction) -> None:
         try:
-            await self.act(interaction)
+            loaded = await _load(interaction, self.answer_id)
+            if loaded is not None:
+                await self.act(interaction, *loaded)
         except StoreError:
             if not interaction.response.is_done():
                 await _say(interaction, BUSY)
 
-    async def act(self, interaction: discord.Interaction) -> None:
+    async def act(self, interaction: discord.Interaction, record: AnswerRecord, answer: Answer) -> None:
         raise NotImplementedError
+
+
+def _button(label: str, custom_id: str, **style: Any) -> discord.ui.Button:
+    return discord.ui.Button(label=label, custom_id=custom_id, **{"style": discord.ButtonStyle.secondary, **style})
 
 
 # -- "More sources": the clicker's own pages ----------------------------------------------------
@@ -114,53 +140,29 @@ def sources_page(answer_id: int, answer: Answer, page: int) -> tuple[str, discor
     return content, answer_embed(answer, page=page, per_page=SOURCES_PER_PAGE), view
 
 
-class MoreSources(_AnswerItem, discord.ui.DynamicItem[discord.ui.Button], template=r"talks:more:(?P<answer>[0-9]{1,19})"):
+class MoreSources(AnswerItem, template=r"talks:more:(?P<answer>[0-9]{1,19})"):
     def __init__(self, answer_id: int) -> None:
-        super().__init__(
-            discord.ui.Button(label="More sources", style=discord.ButtonStyle.secondary, custom_id=f"talks:more:{answer_id}")
-        )
-        self.answer_id = answer_id
+        super().__init__(answer_id, _button("More sources", f"talks:more:{answer_id}"))
 
-    @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item, match: re.Match[str], /):
-        return cls(int(match["answer"]))
-
-    async def act(self, interaction: discord.Interaction) -> None:
-        loaded = await _load(interaction, self.answer_id)
-        if loaded is None:
-            return
-        content, embed, view = sources_page(self.answer_id, loaded[1], 1)
-        await interaction.response.send_message(
-            content, embed=embed, view=view, ephemeral=True, allowed_mentions=NO_PINGS
-        )
+    async def act(self, interaction: discord.Interaction, record: AnswerRecord, answer: Answer) -> None:
+        content, embed, view = sources_page(self.answer_id, answer, 1)
+        await interaction.response.send_message(content, embed=embed, view=view, ephemeral=True, allowed_mentions=NO_PINGS)
 
 
 class SourcePage(
-    _AnswerItem,
-    discord.ui.DynamicItem[discord.ui.Button],
-    template=r"talks:page:(?P<answer>[0-9]{1,19}):(?P<page>-?[0-9]{1,4}):(?P<direction>prev|next)",
+    AnswerItem, template=r"talks:page:(?P<answer>[0-9]{1,19}):(?P<page>-?[0-9]{1,4}):(?P<direction>prev|next)"
 ):
     def __init__(self, answer_id: int, page: int, direction: str, *, disabled: bool = False) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Previous" if direction == "prev" else "Next",
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"talks:page:{answer_id}:{page}:{direction}",
-                disabled=disabled,
-            )
-        )
-        self.answer_id = answer_id
+        label = "Previous" if direction == "prev" else "Next"
+        super().__init__(answer_id, _button(label, f"talks:page:{answer_id}:{page}:{direction}", disabled=disabled))
         self.page = page
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item, match: re.Match[str], /):
-        return cls(int(match["answer"]), int(match["page"]), match["direction"])
+    def parse(cls, match: re.Match[str]) -> dict[str, Any]:
+        return {"page": int(match["page"]), "direction": match["direction"]}
 
-    async def act(self, interaction: discord.Interaction) -> None:
-        loaded = await _load(interaction, self.answer_id)
-        if loaded is None:
-            return
-        content, embed, view = sources_page(self.answer_id, loaded[1], self.page)
+    async def act(self, interaction: discord.Interaction, record: AnswerRecord, answer: Answer) -> None:
+        content, embed, view = sources_page(self.answer_id, answer, self.page)
         await interaction.response.edit_message(content=content, embed=embed, view=view, allowed_mentions=NO_PINGS)
 
 
@@ -191,22 +193,11 @@ async def _passage_embed_for(interaction: discord.Interaction, source: Source) -
     return passage_embed(passage.title, passage.date, passage.paragraph, passage.section, passage.text, passage.url)
 
 
-class FullPassage(_AnswerItem, discord.ui.DynamicItem[discord.ui.Button], template=r"talks:full:(?P<answer>[0-9]{1,19})"):
+class FullPassage(AnswerItem, template=r"talks:full:(?P<answer>[0-9]{1,19})"):
     def __init__(self, answer_id: int) -> None:
-        super().__init__(
-            discord.ui.Button(label="Full passage", style=discord.ButtonStyle.secondary, custom_id=f"talks:full:{answer_id}")
-        )
-        self.answer_id = answer_id
+        super().__init__(answer_id, _button("Full passage", f"talks:full:{answer_id}"))
 
-    @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item, match: re.Match[str], /):
-        return cls(int(match["answer"]))
-
-    async def act(self, interaction: discord.Interaction) -> None:
-        loaded = await _load(interaction, self.answer_id)
-        if loaded is None:
-            return
-        answer = loaded[1]
+    async def act(self, interaction: discord.Interaction, record: AnswerRecord, answer: Answer) -> None:
         if len(answer.sources) == 1:  # nothing to choose from
             embed = await _passage_embed_for(interaction, answer.sources[0])
             if embed is None:
@@ -222,27 +213,13 @@ class FullPassage(_AnswerItem, discord.ui.DynamicItem[discord.ui.Button], templa
         )
 
 
-class PassageChoice(
-    _AnswerItem, discord.ui.DynamicItem[discord.ui.Select], template=r"talks:passage:(?P<answer>[0-9]{1,19})"
-):
+class PassageChoice(AnswerItem, template=r"talks:passage:(?P<answer>[0-9]{1,19})"):
     def __init__(self, answer_id: int, options: list[discord.SelectOption] | None = None) -> None:
         # Dispatched again from its custom_id, it needs no options: the chosen value comes with the click.
-        super().__init__(
-            discord.ui.Select(
-                custom_id=f"talks:passage:{answer_id}", placeholder="Choose a source", options=options or []
-            )
-        )
-        self.answer_id = answer_id
+        select = discord.ui.Select(custom_id=f"talks:passage:{answer_id}", placeholder="Choose a source", options=options or [])
+        super().__init__(answer_id, select)
 
-    @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item, match: re.Match[str], /):
-        return cls(int(match["answer"]))
-
-    async def act(self, interaction: discord.Interaction) -> None:
-        loaded = await _load(interaction, self.answer_id)
-        if loaded is None:
-            return
-        answer = loaded[1]
+    async def act(self, interaction: discord.Interaction, record: AnswerRecord, answer: Answer) -> None:
         chosen = int(self.item.values[0]) if self.item.values and self.item.values[0].isdigit() else 0
         source = next((s for s in answer.sources if s.n == chosen), None)
         embed = await _passage_embed_for(interaction, source) if source else None
@@ -258,28 +235,22 @@ class PassageChoice(
 VOTE_NAMES = {True: "Helpful", False: "Not helpful"}
 
 
-class Vote(_AnswerItem, discord.ui.DynamicItem[discord.ui.Button], template=r"talks:vote:(?P<answer>[0-9]{1,19}):(?P<vote>up|down)"):
+class Vote(AnswerItem, template=r"talks:vote:(?P<answer>[0-9]{1,19}):(?P<vote>up|down)"):
     def __init__(self, answer_id: int, helpful: bool) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label=VOTE_NAMES[helpful],
-                emoji="\N{THUMBS UP SIGN}" if helpful else "\N{THUMBS DOWN SIGN}",
-                style=discord.ButtonStyle.success if helpful else discord.ButtonStyle.danger,
-                custom_id=f"talks:vote:{answer_id}:{'up' if helpful else 'down'}",
-            )
+        button = _button(
+            VOTE_NAMES[helpful],
+            f"talks:vote:{answer_id}:{'up' if helpful else 'down'}",
+            emoji="\N{THUMBS UP SIGN}" if helpful else "\N{THUMBS DOWN SIGN}",
+            style=discord.ButtonStyle.success if helpful else discord.ButtonStyle.danger,
         )
-        self.answer_id = answer_id
+        super().__init__(answer_id, button)
         self.helpful = helpful
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item, match: re.Match[str], /):
-        return cls(int(match["answer"]), match["vote"] == "up")
+    def parse(cls, match: re.Match[str]) -> dict[str, Any]:
+        return {"helpful": match["vote"] == "up"}
 
-    async def act(self, interaction: discord.Interaction) -> None:
-        loaded = await _load(interaction, self.answer_id)
-        if loaded is None:
-            return
-        record, answer = loaded
+    async def act(self, interaction: discord.Interaction, record: AnswerRecord, answer: Answer) -> None:
         bot: TalksBot = interaction.client  # type: ignore[assignment]
         message_id = interaction.message.id if interaction.message else record.message_id or 0
         text = await record_vote(bot, message_id, interaction.user.id, answer.question, self.helpful)
