@@ -1,5 +1,6 @@
 """The hostile uploads of the security review (issue 16), built byte for byte as the attacker did,
-and a measure of how long the event loop is held meanwhile. Used by the tests of the limits.
+and a measure of how long the event loop is held meanwhile. Used by the tests of the limits; the
+PDF writer also makes the plain PDFs of the reading tests.
 """
 
 from __future__ import annotations
@@ -14,15 +15,19 @@ def nested_tables(cells: int = 16_000) -> bytes:
     return ("<html><body>" + "<table><tr><td>x " * cells).encode()
 
 
-def pdf(content: bytes, pages: int) -> bytes:
-    """A PDF whose ``pages`` pages all draw the same FlateDecode content stream (object 3)."""
-    packed = zlib.compress(content, 9)
+def pdf(content: bytes, pages: int = 1, *, compress: bool = True, title: str | None = None) -> bytes:
+    """A PDF whose ``pages`` pages all draw the same content stream (object 3), FlateDecode-compressed
+    unless ``compress`` is false, with a Helvetica font and, if given, a title; the xref table correct.
+
+    Written by hand: an attacker's PDF is bytes, and pypdf (which reads uploads) writes no text."""
+    stream = zlib.compress(content, 9) if compress else content
+    flate = b" /Filter /FlateDecode" if compress else b""
     kids = " ".join(f"{4 + i} 0 R" for i in range(pages))
     font = 4 + pages
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         f"<< /Type /Pages /Kids [{kids}] /Count {pages} >>".encode(),
-        b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(packed) + packed + b"\nendstream",
+        b"<< /Length %d%s >>\nstream\n" % (len(stream), flate) + stream + b"\nendstream",
         *(
             f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 3 0 R"
             f" /Resources << /Font << /F1 {font} 0 R >> >> >>".encode()
@@ -30,16 +35,25 @@ def pdf(content: bytes, pages: int) -> bytes:
         ),
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
+    if title is not None:
+        objects.append(b"<< /Title (%s) >>" % title.encode())
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for number, body in enumerate(objects, start=1):
         offsets.append(len(out))
         out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
     xref = len(out)
+    info = b" /Info %d 0 R" % len(objects) if title is not None else b""
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
     out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    out += b"trailer\n<< /Size %d /Root 1 0 R%s >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, info, xref)
     return bytes(out)
+
+
+def text_pdf(lines: list[str], title: str = "Harbor Report") -> bytes:
+    """A plain one-page PDF: ``lines`` of text one under the other, and its title."""
+    text_ops = " ".join(f"({line}) Tj 0 -16 Td" for line in lines)
+    return pdf(f"BT /F1 12 Tf 72 720 Td {text_ops} ET".encode(), compress=False, title=title)
 
 
 def shared_stream_pdf(pages: int = 3, megabytes: int = 5) -> bytes:

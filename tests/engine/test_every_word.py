@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from bot.engine.analyzer import analyze
 from bot.engine.documents import DocumentError, ParsedDocument, parse_text
 from bot.engine.ingest import extract_text
+from bot.measure.hostile import text_pdf
 from test_documents import MINUTES
-from test_ingest_formats import minimal_pdf  # tests/ is no package: CI imports the installed bot, not the tree
 
 LIMIT = 5_000_000
 PROPERTY = hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -54,7 +54,7 @@ async def test_wrapped_minutes_are_found_and_quoted_in_whole_sentences(engine):
 
 
 async def test_wrapped_three_line_pdf_is_answered_with_the_whole_sentence(engine):
-    pdf = minimal_pdf(
+    pdf = text_pdf(
         [
             "The city council voted on Tuesday to extend the bus route to the",
             "new hospital because patients had trouble reaching it from the",
@@ -73,7 +73,7 @@ async def test_wrapped_three_line_pdf_is_answered_with_the_whole_sentence(engine
 
 
 def test_pdf_paragraphs_follow_the_layout():
-    pdf = minimal_pdf(
+    pdf = text_pdf(
         ["The ferry to the island was cancelled on Friday because of", "the storm.", "",
          "The harbor office will publish a new timetable next week and", "post it at the pier."]
     )
@@ -201,7 +201,7 @@ def test_every_word_of_a_pdf_is_findable(paragraphs, width):
     for words in paragraphs:
         lines.extend(textwrap.wrap(" ".join(words), width))
         lines.append("")
-    doc = read(minimal_pdf(lines[:-1]), "scan.pdf")
+    doc = read(text_pdf(lines[:-1]), "scan.pdf")
     assert missing_words(bare([w for words in paragraphs for w in words]), doc) == []
 
 
