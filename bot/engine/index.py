@@ -144,6 +144,10 @@ class PassageIndex:
             seen |= self.guild_ids == owner
         return seen
 
+    def has_statistics(self, guild_id: int | None, *, bundled: bool = True) -> bool:
+        """Whether ``view`` has this server's statistics already (else it computes them)."""
+        return _owners(guild_id, bundled) in self._statistics
+
     def view(self, guild_id: int | None, *, bundled: bool = True, everything: bool = False) -> View:
         """What ``guild_id`` sees, scored with the statistics of only that (``visible``).
         ``everything``: every server's passages (the command line and evaluation)."""
