@@ -49,8 +49,8 @@ def format_answer(answer: Answer) -> str:
     return "\n".join([answer.answer, *taught, "", *(_format_source(s) for s in answer.sources)])
 
 
-async def _with_engine(settings: Settings, work: Callable[[Engine], Awaitable[int]]) -> int:
-    engine = await Engine.open(settings)
+async def _with_engine(settings: Settings, work: Callable[[Engine], Awaitable[int]], *, preload: bool = False) -> int:
+    engine = await Engine.open(settings, preload=preload)
     try:
         return await work(engine)
     finally:
@@ -63,7 +63,7 @@ async def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(answer.to_json(), ensure_ascii=False) if args.json else format_answer(answer))
         return 0
 
-    return await _with_engine(settings, work)
+    return await _with_engine(settings, work, preload=True)  # the answer needs the model
 
 
 async def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
@@ -78,7 +78,7 @@ async def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"{source.score:7.3f}  {_format_source(source)}")
         return 0
 
-    return await _with_engine(settings, work)
+    return await _with_engine(settings, work, preload=True)
 
 
 _LINK = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")  # any scheme: ftp:// and file:// are refused by name

@@ -58,7 +58,7 @@ class TalksBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         if self._engine is None:
-            self._engine = await Engine.open(self.settings)
+            self._engine = await Engine.open(self.settings, preload=True)
         # Other processes' adds and removes, within 2 s: NOTIFY (PostgreSQL) and this poll.
         await self._engine.follow_changes(poll=False)
         self.follow_store.change_interval(seconds=self.settings.change_poll_s)

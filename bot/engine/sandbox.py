@@ -29,7 +29,7 @@ from bot.engine.documents import DocumentError, ParsedDocument, parse_text, stri
 from bot.engine.ingest import ExtractedText, UploadError, extract_text
 
 # Imported once in the forkserver, so each child starts with them loaded.
-_PRELOAD = ["bot.engine.sandbox", "pypdf", "selectolax.lexbor", "pysbd", "charset_normalizer"]
+_PRELOAD = ["bot.engine.sandbox", "pypdf", "selectolax.lexbor", "pysbd", "charset_normalizer", "bot.engine.markdown"]
 
 
 @dataclass(frozen=True, slots=True)

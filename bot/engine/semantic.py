@@ -1,17 +1,23 @@
 """Meaning, not only words: WordLlama's l2_supercat embeddings (16 MB, shipped in its wheel).
 
-Nothing is downloaded: the model is loaded from the installed package's own folder with
-downloads disabled. WordLlama 0.4 looks for the tokenizer in ``wordllama/tokenizer/`` (singular)
-next to its code, but its wheel ships it in ``wordllama/tokenizers/``; as ``cache_dir`` the
-package folder makes its cache lookup (``cache_dir/tokenizers/``) find the shipped file.
+Nothing is downloaded: the model's two files are read from the installed wordllama package, the
+way ``WordLlama.load`` reads them (safetensors for the table, float16 made float32; the
+``tokenizers`` tokenizer), without importing wordllama itself: its import pulls in ``requests``
+and configures the root logger, a quarter of a second of every start for nothing we use
+(tests/engine/test_casual.py checks the result against ``WordLlama.load``'s).
+
+The model loads on first use, or in the background from a start (``preload``), so a bot's first
+question does not wait for it.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import re
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -19,23 +25,61 @@ import numpy as np
 
 from bot.engine.analyzer import STOP_WORDS
 
+log = logging.getLogger(__name__)
+
 _lock = threading.Lock()
+WEIGHTS = "weights/l2_supercat_256.safetensors"
+TOKENIZER = "tokenizers/l2_supercat_tokenizer_config.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    embedding: np.ndarray  # float32, one row per token id
+    tokenizer: object  # tokenizers.Tokenizer
+
+
+def _package_dir() -> Path:
+    spec = importlib.util.find_spec("wordllama")  # finds the package without running its __init__
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("the semantic model needs the wordllama package (pip install wordllama)")
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 @lru_cache(maxsize=1)
-def model():
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    with _lock:
-        # wordllama calls logging.basicConfig(level=INFO) when imported; keep our logging as it was.
-        import wordllama
-        from wordllama import WordLlama
+def load_model() -> Model:
+    from safetensors import safe_open
+    from tokenizers import Tokenizer
 
-        for handler in root.handlers[:]:
-            if handler not in handlers:
-                root.removeHandler(handler)
-        root.setLevel(level)
-        return WordLlama.load(cache_dir=Path(wordllama.__file__).parent, disable_download=True)
+    root = _package_dir()
+    tokenizer = Tokenizer.from_file(str(root / TOKENIZER))
+    tokenizer.enable_padding()  # as WordLlamaInference sets it up
+    tokenizer.no_truncation()
+    with safe_open(str(root / WEIGHTS), framework="np") as weights:
+        table = weights.get_tensor("embedding.weight")
+    return Model(np.ascontiguousarray(table.astype(np.float32)), tokenizer)
+
+
+def model() -> Model:
+    with _lock:  # one load, whichever thread asks first
+        return load_model()
+
+
+def is_loaded() -> bool:
+    return load_model.cache_info().currsize > 0
+
+
+def preload() -> None:
+    """Load the model in a background thread (once): a start's first question then finds it."""
+    if is_loaded():
+        return
+
+    def load() -> None:
+        try:
+            model()
+        except (OSError, ImportError, ValueError) as exc:  # the first question will raise it again
+            log.warning("could not load the semantic model: %s", exc)
+
+    threading.Thread(target=load, name="talksbot-semantic-model", daemon=True).start()
 
 
 def embed(texts: Sequence[str]) -> np.ndarray:

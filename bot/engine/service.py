@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.engine import analyzer, snapshot
+from bot.engine import analyzer, semantic, snapshot
 from bot.engine.answer import (
     Candidate,
     ScoredSentence,
@@ -38,7 +38,6 @@ from bot.engine.documents import (
     validate_url,
 )
 from bot.engine.index import Hit, IndexBuilder, PassageIndex, View, indexed_text
-from bot.engine.ingest import ExtractedText
 from bot.engine.query import Query, Turn, typed_words
 from bot.engine.sandbox import TEXT, ParseJob, ParseLimits, ParseQueue
 from bot.settings import Settings
@@ -47,6 +46,7 @@ from bot.engine.teaching import GapGroup, best_match, group_gaps, terms_key
 
 if TYPE_CHECKING:
     from bot.engine.fetch import Fetcher
+    from bot.engine.ingest import ExtractedText
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +171,11 @@ class Engine:
         self._unindexed_removed: list[int] = []
 
     @classmethod
-    async def open(cls, settings: Settings, *, seed: bool = True) -> Engine:
+    async def open(cls, settings: Settings, *, seed: bool = True, preload: bool = False) -> Engine:
+        """The engine on ``settings.db``. ``preload``: load the semantic model in the background
+        meanwhile (the bot, ``talksbot ask``), so the first question does not wait for it."""
+        if preload:
+            semantic.preload()
         store = await open_store(settings.db, busy_timeout_s=settings.busy_timeout_s)
         engine = cls(store, settings)
         try:
@@ -570,6 +574,8 @@ class Engine:
         # Sentence splitting (pysbd, pure Python) in a worker thread, never on the event loop:
         # the answer's steps then find these passages' sentences in split_sentences' cache.
         await asyncio.to_thread(_split_all, [p.text for _, p in ranked])
+        if not semantic.is_loaded():  # the sentence choice needs the model: load (or wait for) it off the loop
+            await asyncio.to_thread(semantic.model)
         return ranked
 
     async def _view(self, guild_id: int | None, everything: bool = False) -> View:

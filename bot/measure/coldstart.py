@@ -39,7 +39,7 @@ def _p(samples: list[float], q: float) -> float:
 
 async def main(store: str, questions_file: str) -> None:
     questions = json.loads(Path(questions_file).read_text("utf-8"))
-    engine = await Engine.open(Settings(db=store), seed=False)
+    engine = await Engine.open(Settings(db=store), seed=False, preload=True)  # as the bot starts
     try:
         await engine.ask(questions[0], everything=True)
         usage = resource.getrusage(resource.RUSAGE_SELF)
