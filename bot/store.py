@@ -189,6 +189,9 @@ MIGRATIONS: tuple[Migration, ...] = (
         )""",
         "CREATE UNIQUE INDEX taught_guild_terms ON taught(guild_id, terms)",
     ),
+    # 7: when each change was recorded, so rows no process needs any more are deleted
+    # (Store._prune_changes); older rows have none and count as old.
+    ("ALTER TABLE changes ADD COLUMN at TEXT",),
 )
 
 
@@ -211,6 +214,10 @@ async def open_store(target: Path | str, *, busy_timeout_s: float = 5.0) -> Stor
 
 class StoreError(RuntimeError):
     """The store cannot do what was asked (locked, damaged, unreadable)."""
+
+
+class ChangesPruned(LookupError):
+    """The changes after the one asked for are no longer all in the store: rebuild the index."""
 
 
 class DuplicateDocument(ValueError):
@@ -364,6 +371,9 @@ class Store:
     """
 
     dialect = "sqlite"
+    # Changes are kept this long (a day: far above the 0.5 s poll), then deleted as adds and
+    # removes go on; a process that did not look for that long rebuilds its index.
+    changes_kept_s: float = 86_400.0
     integrity_errors: tuple[type[Exception], ...] = (sqlite3.IntegrityError,)
 
     def __init__(self, connection: aiosqlite.Connection, path: Path, *, busy_timeout_s: float = 5.0) -> None:
@@ -468,6 +478,7 @@ class Store:
                 record = await self._insert(NewDocument(doc, guild_id, added_by, added_at, url))
                 if guild_id != BUNDLED:
                     await self._audit(guild_id, added_by, "add", record.id, doc.title, added_at)
+                await self._prune_changes()
         except self.integrity_errors:
             existing = await self.find_by_hash(doc.content_hash, guild_id)
             if existing:  # added by another process since the check above
@@ -496,6 +507,7 @@ class Store:
                 if item.guild_id != BUNDLED:
                     await self._audit(item.guild_id, by, action, record.id, record.title, _now())
                 added.append(record)
+            await self._prune_changes()
         return added, skipped
 
     async def _insert(self, item: NewDocument) -> DocumentRecord:
@@ -535,6 +547,7 @@ class Store:
             await self._record_change(doc_id, record.guild_id, "remove")
             if record.guild_id != BUNDLED:
                 await self._audit(record.guild_id, removed_by, "remove", doc_id, record.title, _now())
+            await self._prune_changes()
         return record
 
     @asynccontextmanager
@@ -588,16 +601,46 @@ class Store:
 
     async def _record_change(self, doc_id: int, guild_id: int, action: str) -> None:
         """Part of the add's or remove's transaction: the change is seen exactly when it commits."""
-        await self._run("INSERT INTO changes (doc_id, guild_id, action) VALUES (?, ?, ?)", (doc_id, guild_id, action))
+        await self._run(
+            "INSERT INTO changes (doc_id, guild_id, action, at) VALUES (?, ?, ?, ?)",
+            (doc_id, guild_id, action, dt.datetime.now(dt.UTC).isoformat()),
+        )
+
+    async def _prune_changes(self) -> None:
+        """Part of each add's or remove's transaction: delete the changes recorded more than
+        ``changes_kept_s`` ago, except the latest (``last_change`` stays right), and remember up
+        to which id they are gone. A process (or a snapshot) that has not looked since then
+        gets ChangesPruned from ``changes_since`` and rebuilds its index instead of missing them.
+        """
+        oldest = await self._one("SELECT at FROM changes ORDER BY id LIMIT 1")  # the primary key: cheap
+        cutoff = (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=self.changes_kept_s)).isoformat()
+        if oldest is None or (oldest[0] is not None and oldest[0] >= cutoff):
+            return  # nothing old (almost always): no scan
+        (through,) = await self._one(
+            "SELECT MAX(id) FROM changes WHERE (at IS NULL OR at < ?) AND id < (SELECT MAX(id) FROM changes)", (cutoff,)
+        )
+        if through is None:
+            return
+        await self._run("DELETE FROM changes WHERE id <= ?", (through,))
+        await self._run(
+            "INSERT INTO kv (key, value) VALUES ('changes_pruned_through', ?)"
+            " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (str(through),),
+        )
 
     async def last_change(self) -> int:
         """The id of the latest change (0 for none): a cheap lookup of the primary key's end."""
         return (await self._one("SELECT COALESCE(MAX(id), 0) FROM changes"))[0]
 
     async def changes_since(self, change_id: int) -> list[Change]:
+        """The changes after ``change_id``, oldest first; ChangesPruned if some were deleted."""
         rows = await self._all(
             "SELECT id, doc_id, guild_id, action FROM changes WHERE id > ? ORDER BY id", (change_id,)
         )
+        # Read after the rows: a prune that committed before them is seen here too.
+        pruned = await self.get_value("changes_pruned_through")
+        if pruned is not None and change_id < int(pruned):
+            raise ChangesPruned(f"changes up to {pruned} were deleted; the index is at {change_id}")
         return [Change(*row) for row in rows]
 
     async def listen(self, on_change: Callable[[], None]) -> None:

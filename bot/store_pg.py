@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 CHANGES_CHANNEL = "talksbot_changes"  # NOTIFY'd by every add and remove, on commit
 MIGRATION_LOCK = 7_221_024  # pg_advisory_xact_lock key: one migrating process at a time
+CHANGES_LOCK = 7_221_025  # pg_advisory_xact_lock key: changes commit in id order (_record_change)
 _INSERT_INTO = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)", re.IGNORECASE)
 
 
@@ -120,6 +121,11 @@ class PostgresStore(Store):
     # -- changes ------------------------------------------------------------------------------
 
     async def _record_change(self, doc_id: int, guild_id: int, action: str) -> None:
+        # Change ids must become visible in id order: a reader that saw 101 never looks at 100
+        # again. An identity column hands ids out at insert, not at commit, so two processes'
+        # transactions could commit 101 before 100. This lock (held to commit or rollback) makes
+        # the next change's insert wait until the previous transaction with a change has ended.
+        await self._run("SELECT pg_advisory_xact_lock(?)", (CHANGES_LOCK,))
         await super()._record_change(doc_id, guild_id, action)
         # Sent inside the transaction, so PostgreSQL delivers it when (and only if) it commits.
         await self._run("SELECT pg_notify(?, '')", (CHANGES_CHANNEL,))

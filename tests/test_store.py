@@ -11,7 +11,7 @@ import pytest
 
 from bot.engine.documents import Passage, ParsedDocument, parse_text
 from bot.engine.service import Engine
-from bot.store import BUNDLED, MIGRATIONS, DuplicateDocument, ServerFull, Store, StoreError, open_store
+from bot.store import BUNDLED, MIGRATIONS, ChangesPruned, DuplicateDocument, ServerFull, Store, StoreError, open_store
 
 TEXT = "Notes on the Meeting\n\nFirst paragraph about talks.\n\nSecond paragraph about Taiwan."
 
@@ -39,7 +39,7 @@ def pragma(path, name):
 
 async def test_migrations_set_user_version(tmp_path):
     store = await Store.open(tmp_path / "s.db")
-    assert await store.schema_version() == len(MIGRATIONS) == 6
+    assert await store.schema_version() == len(MIGRATIONS) == 7
     await store.close()
     assert pragma(tmp_path / "s.db", "user_version") == len(MIGRATIONS)
 
@@ -387,3 +387,34 @@ async def test_teaching_is_per_server_replaced_by_terms_and_goes_with_its_docume
     assert [t.question for t in await store.taught(7)] == ["when is the fair"]
     await store.remove_document(doc.id, removed_by="a")
     assert await store.taught(7) == []
+
+
+# -- the changes table is pruned -----------------------------------------------------------------
+
+
+async def test_changes_older_than_the_retention_are_deleted_by_the_next_add(store):
+    """Both stores: changes older than ``changes_kept_s`` go with the next add or remove, the
+    latest stays (so the last change id does not go back), and a reader behind them is told."""
+    first = await store.add_document(parse_text("One Notes\n\nThe first one."), guild_id=5, added_by="t")
+    second = await store.add_document(parse_text("Two Notes\n\nThe second one."), guild_id=5, added_by="t")
+    assert [c.doc_id for c in await store.changes_since(0)] == [first.id, second.id]
+    store.changes_kept_s = 3600  # an hour: nothing is that old yet, so nothing goes
+    await store.remove_document(first.id, removed_by="t")
+    assert len(await store.changes_since(0)) == 3
+    latest = await store.last_change()
+
+    await asyncio.sleep(0.01)
+    store.changes_kept_s = 0  # everything recorded before now is old
+    third = await store.add_document(parse_text("Three Notes\n\nThe third one."), guild_id=5, added_by="t")
+    assert await store.last_change() > latest
+    assert [c.doc_id for c in await store.changes_since(latest)] == [third.id]  # not behind: still served
+    with pytest.raises(ChangesPruned):
+        await store.changes_since(latest - 1)  # behind what was deleted: told, never silently missing
+    assert await store.changes_since(await store.last_change()) == []
+
+    # The latest change is never deleted, however old: last_change stays where it was.
+    newest = await store.last_change()
+    await asyncio.sleep(0.01)
+    await store.add_documents([], by="t")
+    assert await store.last_change() == newest
+    assert [c.doc_id for c in await store.changes_since(latest)] == [third.id]

@@ -41,7 +41,7 @@ from bot.engine.index import Hit, IndexBuilder, PassageIndex, View, indexed_text
 from bot.engine.query import Query, Turn, typed_words
 from bot.engine.sandbox import TEXT, ParseJob, ParseLimits, ParseQueue
 from bot.settings import Settings
-from bot.store import BUNDLED, DocumentRecord, DuplicateDocument, PassageRecord, Store, StoreError, TaughtRecord, open_store
+from bot.store import BUNDLED, ChangesPruned, DocumentRecord, DuplicateDocument, PassageRecord, Store, StoreError, TaughtRecord, open_store
 from bot.engine.teaching import GapGroup, best_match, group_gaps, terms_key
 
 if TYPE_CHECKING:
@@ -344,7 +344,13 @@ class Engine:
     async def catch_up(self) -> int:
         """Apply the changes committed since the index last looked; how many there were."""
         async with self._index_lock:
-            changes = await self.store.changes_since(self._change_seen)
+            try:
+                changes = await self.store.changes_since(self._change_seen)
+            except ChangesPruned as exc:  # not looked for longer than the store keeps changes
+                log.warning("%s: rebuilding the index from the store", exc)
+                await self._rebuild()
+                self._snapshot_change = None
+                return 1
             if not changes:
                 return 0
             latest = {change.doc_id: change for change in changes}  # a document's last change wins

@@ -114,3 +114,34 @@ async def test_a_snapshot_ahead_of_its_store_is_rebuilt(settings, tmp_path):
 
     assert await answers(settings, FERRY_Q, 5) is None
     assert "abruptly halted in 2023" in await answers(settings, BUNDLED_Q, 5)
+
+
+async def test_changes_deleted_since_the_snapshot_make_a_restart_rebuild(settings):
+    """The snapshot includes change N; the store later deleted changes after N (kept too long
+    ago): the start cannot catch up from them, so it rebuilds, and answers what was added."""
+    engine = await Engine.open(settings)  # the snapshot: the bundled article only
+    await engine.close()
+    store = await Store.open(settings.db)
+    await store.add_document(parse_text(FERRY), guild_id=5, added_by="other")
+    store.changes_kept_s = 0  # the next add deletes every change but the latest
+    await store.add_document(parse_text("Other Notes\n\nSomething else entirely."), guild_id=5, added_by="other")
+    await store.close()
+
+    assert "typhoon" in await answers(settings, FERRY_Q, 5)
+
+
+async def test_a_process_that_fell_behind_the_deleted_changes_rebuilds(settings):
+    """A running engine that did not look while changes were added and deleted finds that out
+    at its next look and rebuilds: the document is answered, not silently missing."""
+    engine = await Engine.open(settings)
+    try:
+        store = await Store.open(settings.db)
+        await store.add_document(parse_text(FERRY), guild_id=5, added_by="other")
+        store.changes_kept_s = 0
+        await store.add_document(parse_text("Other Notes\n\nSomething else entirely."), guild_id=5, added_by="other")
+        await store.close()
+        assert (await engine.ask(FERRY_Q, guild_id=5)).answer is None  # not looked yet
+        await engine.catch_up()
+        assert "typhoon" in (await engine.ask(FERRY_Q, guild_id=5)).answer
+    finally:
+        await engine.close()
