@@ -12,6 +12,8 @@ import argparse
 import asyncio
 import datetime as dt
 import json
+import os
+import platform
 import resource
 import subprocess
 import sys
@@ -162,7 +164,19 @@ def _cold_start(store: Path, questions: list[str], tmp: Path) -> tuple[float, di
     return cold_start_s, json.loads(report) | {"cpu_s": json.loads(first)["cpu_s"]}
 
 
+def machine() -> dict:
+    """What the figures were measured on: cores, memory, and how busy the machine was."""
+    memory_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal:"))
+    return {"cpus": os.cpu_count(), "memory_gib": round(memory_kb / 2**20, 1), "python": platform.python_version()}
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages: above the core count, other work was waiting for a core."""
+    return " / ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
 async def run_bench(passages: int, queries: int, *, progress: bool, peers: bool = True) -> dict:
+    load_at_start = load_average()
     steps = tqdm(total=passages, desc="bench: corpus", file=sys.stderr, disable=not progress)
     with tempfile.TemporaryDirectory(prefix="talksbot-bench-") as tmp_name:
         tmp = Path(tmp_name)
@@ -190,6 +204,7 @@ async def run_bench(passages: int, queries: int, *, progress: bool, peers: bool 
         finally:
             await engine.close()  # saves the snapshot the next start loads
         snapshot_mb = settings.snapshot_path().stat().st_size / 1e6
+        load_at_cold_start = load_average()
         cold_start_s, serving = _cold_start(settings.db, questions, tmp)
 
     report = {
@@ -212,7 +227,11 @@ async def run_bench(passages: int, queries: int, *, progress: bool, peers: bool 
     }
     if peers:
         report |= _peers(index, questions)
-    return report
+    return report | machine() | {
+        "load_average_at_start": load_at_start,
+        "load_average_at_cold_start": load_at_cold_start,
+        "load_average_at_end": load_average(),
+    }
 
 
 def _peers(index: PassageIndex, questions: list[str]) -> dict:
