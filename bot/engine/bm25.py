@@ -167,17 +167,55 @@ class BM25Core:
         """Every passage's sum of idf * rank_bm25's tf part over (term, idf) pairs, in order, with
         average length ``avgdl``: a server's scores use its own idfs and average (bot/engine/visible.py)."""
         postings = self.postings
-        parts = self.tf_parts(avgdl) if weighted_terms else None
-        scores = np.zeros(self.corpus_size)
+        if not weighted_terms:
+            return np.zeros(self.corpus_size)
+        parts = self.tf_parts(avgdl)
+        ptr = postings.ptr
+        total = sum(int(ptr[term + 1] - ptr[term]) for term, _ in weighted_terms)
+        # Every term's postings back to back, then one bincount: it adds each passage's parts in
+        # the order given (the terms' order) starting from 0.0, so the sums are the same floats
+        # as adding term by term, and faster (2.0 to 0.8 ms a question at 100k passages).
+        rows = np.empty(total, np.intp)  # bincount's own index type: no conversion copy
+        weights = np.empty(total)
+        at = 0
         for term, idf in weighted_terms:
-            lo, hi = postings.ptr[term], postings.ptr[term + 1]
-            # Passages are unique within one term's list, so fancy-index += is exact.
-            scores[postings.passage[lo:hi]] += idf * parts[postings.shape[lo:hi]]
-        return scores
+            lo, hi = ptr[term], ptr[term + 1]
+            rows[at : at + hi - lo] = postings.passage[lo:hi]
+            np.multiply(idf, parts[postings.shape[lo:hi]], out=weights[at : at + hi - lo])
+            at += hi - lo
+        return np.bincount(rows, weights=weights, minlength=self.corpus_size).astype(np.float64, copy=False)
 
     def top_k(self, query_terms: Sequence[int], k: int) -> list[tuple[int, float]]:
         """The k best (passage, score), ties broken by passage position."""
         return rank(self.scores(query_terms), k)
+
+
+# Above this many passages, rank_positive first finds a threshold from a sample of them.
+_SAMPLE_ABOVE = 50_000
+_SAMPLE_SIZE = 10_000
+
+
+def rank_positive(scores: np.ndarray, k: int, rows: np.ndarray | None = None) -> list[tuple[int, float]]:
+    """``rank`` over the passages scoring above 0 (of ``rows``, ascending positions, if given),
+    without gathering and partitioning all of them.
+
+    The k-th best positive score of an evenly spaced sample of them is at most the k-th best of
+    all, so every passage of the top k (ties at the boundary included) scores at least that:
+    only those are ranked. Exact; at a million passages it ranks about a thousand.
+    """
+    everywhere = rows is None or len(rows) == len(scores)  # every passage: no gather needed
+    count = len(scores) if everywhere else len(rows)
+    threshold = None
+    if count > _SAMPLE_ABOVE and k > 0:
+        step = count // _SAMPLE_SIZE
+        sample = scores[::step] if everywhere else scores[rows[::step]]
+        positive = sample[sample > 0]
+        if len(positive) >= k:
+            threshold = np.partition(positive, len(positive) - k)[len(positive) - k]
+    if everywhere:
+        return rank(scores, k, np.flatnonzero(scores >= threshold if threshold is not None else scores > 0))
+    values = scores[rows]
+    return rank(scores, k, rows[values >= threshold if threshold is not None else values > 0])
 
 
 def rank(scores: np.ndarray, k: int, candidates: np.ndarray | None = None) -> list[tuple[int, float]]:

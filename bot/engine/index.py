@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot.engine import analyzer
-from bot.engine.bm25 import BM25Core, build_postings, rank
+from bot.engine.bm25 import BM25Core, build_postings, rank, rank_positive
 from bot.engine.visible import EMPTY_FLOOR, OwnerCounts, Statistics, statistics_of
 from bot.store import BUNDLED, PassageRecord
 
@@ -80,6 +80,7 @@ class PassageIndex:
         self.floor = _idf_floor(self.core.idf)
         self.ranking_idf = np.maximum(self.core.idf, self.floor)
         self._statistics: dict[tuple[int, ...], Statistics] = {}  # per visible set, made on first use
+        self._visible_rows: dict[tuple[int, ...], np.ndarray] = {}  # the same sets' rows, ascending
 
     def __len__(self) -> int:
         return len(self.passage_ids)
@@ -157,7 +158,10 @@ class PassageIndex:
         statistics = self._statistics.get(owners)
         if statistics is None:
             statistics = self._statistics[owners] = statistics_of(self.owners, owners, self.core.epsilon)
-        return View(self, self.visible(guild_id, bundled=bundled), statistics)
+        rows = self._visible_rows.get(owners)
+        if rows is None:  # kept per visible set (the index never changes): no pass over every passage per question
+            rows = self._visible_rows[owners] = np.flatnonzero(self.visible(guild_id, bundled=bundled))
+        return View(self, rows, statistics)
 
     def scores(self, terms: Sequence[str]) -> np.ndarray:
         """Ranking scores over every passage: BM25Okapi with the idf floor (see ``_idf_floor``)."""
@@ -182,14 +186,14 @@ class PassageIndex:
 
 
 class View:
-    """The passages one server sees (``rows``, None: all) and their statistics (None: every
-    passage's, the core's own). Made per question; cheap."""
+    """The passages one server sees (``rows``, their positions ascending; None: all) and their
+    statistics (None: every passage's, the core's own). Made per question; cheap."""
 
     def __init__(self, index: PassageIndex, rows: np.ndarray | None, statistics: Statistics | None) -> None:
         self.index, self.rows, self.statistics = index, rows, statistics
 
     def __len__(self) -> int:
-        return len(self.index) if self.rows is None else int(self.rows.sum())
+        return len(self.index) if self.rows is None else len(self.rows)
 
     def _okapi_idf(self, term_id: int) -> float | None:
         """rank_bm25's idf of a term over what this view sees; None when nothing it sees has it."""
@@ -238,10 +242,10 @@ class View:
         return self.index.core.weighted_scores(weighted, self._avgdl)
 
     def _matching(self, scores: np.ndarray) -> np.ndarray:
-        matched = scores > 0  # every matching passage scores > 0 thanks to the idf floor
-        if self.rows is not None:
-            matched &= self.rows
-        return np.flatnonzero(matched)
+        # every matching passage scores > 0 thanks to the idf floor
+        if self.rows is None:
+            return np.flatnonzero(scores > 0)
+        return self.rows[scores[self.rows] > 0]
 
     def _hits(self, scores: np.ndarray, k: int, candidates: np.ndarray) -> list[Hit]:
         index = self.index
@@ -253,7 +257,9 @@ class View:
         if not len(self.index) or not terms:
             return []
         scores = self.scores(terms)
-        return self._hits(scores, k, self._matching(scores))
+        index = self.index
+        ranked = rank_positive(scores, k, self.rows)
+        return [Hit(row, int(index.passage_ids[row]), int(index.doc_ids[row]), score) for row, score in ranked]
 
     def search_in_conversation(
         self, terms: Sequence[str], k: int, *, context_terms: Sequence[str], prefer_docs: Iterable[int]

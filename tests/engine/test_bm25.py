@@ -9,7 +9,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from rank_bm25 import BM25Okapi
 
-from bot.engine.bm25 import BM25Core, okapi_idf, rank
+from bot.engine.bm25 import BM25Core, okapi_idf, rank, rank_positive
 from bot.settings import Settings
 
 DEFAULTS = Settings.model_construct()  # field defaults only; no environment, no store
@@ -161,3 +161,30 @@ def test_top_k_equals_stable_sort_of_get_scores(corpus, query, k):
     order = np.argsort(-expected_scores, kind="stable")[:k]
     expected = [(int(i), float(expected_scores[i])) for i in order]
     assert core.top_k([ids.get(w, -1) for w in query], k) == expected
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("k", [1, 10, 50])
+def test_rank_positive_ranks_like_rank_over_every_positive_score(seed, k):
+    """The sampled threshold never drops a passage of the top k, ties at the boundary included."""
+    rng = np.random.default_rng(seed)
+    size = 120_000
+    scores = np.zeros(size)
+    matching = rng.random(size) < [0.6, 0.02, 0.0004, 0.9, 0.3, 0.00005][seed]  # many to fewer than k
+    # Few distinct values, so many passages tie, also with the k-th best.
+    scores[matching] = rng.integers(1, [5, 50, 3, 1000, 2, 7][seed], size=int(matching.sum())) / 4
+    expected = rank(scores, k, np.flatnonzero(scores > 0))
+    assert rank_positive(scores, k) == expected
+    assert len(expected) == min(k, int(matching.sum()))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_rank_positive_over_some_rows_ranks_like_rank_over_those_rows(seed):
+    """A server's visible rows: the same ranking as over every positive score among them."""
+    rng = np.random.default_rng(seed)
+    size = 150_000
+    scores = np.where(rng.random(size) < 0.5, rng.integers(1, 6, size=size) / 2, 0.0)
+    rows = np.flatnonzero(rng.random(size) < [0.9, 0.5, 0.001, 1.0][seed])
+    expected = rank(scores, 10, rows[scores[rows] > 0])
+    assert rank_positive(scores, 10, rows) == expected
+    assert set(row for row, _ in expected) <= set(rows.tolist())
