@@ -15,6 +15,8 @@ from rank_bm25 import BM25Okapi
 from bot.engine import snapshot
 from bot.engine.analyzer import analyze
 from bot.engine.index import PassageIndex, indexed_text
+from bot.engine.service import Engine
+from bot.settings import Settings
 from bot.store import BUNDLED, PassageRecord
 
 K1, B = 1.2, 0.75
@@ -42,10 +44,10 @@ def sees(guild_id: int | None, bundled: bool, p: PassageRecord) -> bool:
     return p.guild_id == guild_id or (bundled and p.guild_id == BUNDLED)
 
 
-def okapi_over(passages: list[PassageRecord]) -> BM25Okapi | None:
+def okapi_over(passages: list[PassageRecord], k1: float = K1, b: float = B) -> BM25Okapi | None:
     """rank_bm25 over the passages, tokenized by the product's analyzer; None if it has no terms."""
     corpus = [analyze(indexed_text(p)) for p in passages]
-    return BM25Okapi(corpus, k1=K1, b=B) if any(corpus) else None
+    return BM25Okapi(corpus, k1=k1, b=b) if any(corpus) else None
 
 
 def rows_of(index: PassageIndex, passages: list[PassageRecord]) -> np.ndarray:
@@ -147,3 +149,46 @@ def test_a_private_operation_nightjar_changes_nothing_another_server_is_shown():
     # A, which sees its memo, gets the statistics of what it sees: rank_bm25's over those three.
     okapi = okapi_over([bundled, secret, ferry])
     assert after.view(A).idf("nightjar") == okapi.idf["nightjar"] > 0
+
+
+RANGER_LOG = """Ranger Log
+
+The nightjar nightjar nightjar calls were recorded at dusk by the rangers.
+
+The survey covered the heath and the burned heath near the old quarry this summer.
+
+Counting stopped because a fire burned the heath where the nightjar nests.
+"""
+OPERATION = "Operation Nightjar\n\n" + "\n\n".join(f"Nightjar phase {i}: the nightjar unit moves." for i in range(8))
+
+
+async def test_counts_follow_another_processs_adds_and_removes(any_settings: Settings):
+    """The serving process learns of another process's changes from the store's changes feed; its
+    counts per server stay exact: B's scores do not move, A's are rank_bm25's over what A sees."""
+    serving = await Engine.open(any_settings)
+    other = await Engine.open(any_settings)  # the command line, or another shard group
+    try:
+        await serving.add_text(RANGER_LOG, guild_id=B_SERVER, added_by="t")
+
+        async def b_sees() -> list[tuple[int, int, float]]:
+            return [(h.doc_id, h.paragraph, h.score) for h in (await serving.search("nightjar heath", guild_id=B_SERVER)).hits]
+
+        before = await b_sees()
+        memo = await other.add_text(OPERATION, guild_id=A, added_by="t")
+        assert await serving.catch_up() >= 1
+        assert await b_sees() == before
+
+        index = serving.index
+        seen = [p for p in await serving.store.all_passages() if p.guild_id in (BUNDLED, A)]
+        terms = analyze("nightjar heath")
+        rows = rows_of(index, seen)
+        okapi = okapi_over(seen, serving.settings.k1, serving.settings.b)
+        assert np.array_equal(index.view(A).okapi_scores(terms)[rows], okapi.get_scores(terms))
+
+        await other.remove(memo.id, removed_by="t")
+        assert await serving.catch_up() >= 1
+        assert await b_sees() == before
+        assert not serving.index.view(A).knows("nightjar")
+    finally:
+        await other.close()
+        await serving.close()
