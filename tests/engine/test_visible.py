@@ -59,7 +59,8 @@ def shown(index: PassageIndex, guild_id: int | None, bundled: bool, terms: list[
     """Everything a server's member is shown that the statistics decide: the ranking (passage,
     score), the scores of what it sees, each term's idf, whether it is known, the largest idf."""
     view = index.view(guild_id, bundled=bundled)
-    rows = np.flatnonzero(view.rows)
+    rows = view.rows  # positions of the passages it sees, ascending
+    assert np.array_equal(rows, np.flatnonzero(index.visible(guild_id, bundled=bundled)))
     visible = {int(index.passage_ids[row]): float(score) for row, score in zip(rows, view.scores(terms)[rows])}
     hits = [(h.passage_id, h.doc_id, h.score) for h in view.search(terms, 10)]
     per_term = [(view.idf(t), view.knows(t)) for t in terms]
