@@ -412,5 +412,6 @@ def parse_text(
 
 
 def strip_invisible(text: str) -> str:
-    """``text`` without control and format characters (Cc, Cf), for titles found in documents."""
-    return "".join(ch for ch in text if unicodedata.category(ch) not in ("Cc", "Cf") or ch in "\n\t")
+    """``text`` with control and format characters (Cc, Cf) as spaces, for titles found in documents:
+    the analyzer splits words at them, so "0<ESC>0" is the words "0" and "0" in the title too."""
+    return " ".join("".join(" " if unicodedata.category(ch) in ("Cc", "Cf") else ch for ch in text).split())

@@ -209,3 +209,10 @@ def test_every_word_of_a_pdf_is_findable(paragraphs, width):
 def test_nothing_but_markup_is_refused_not_stored_empty(filename):
     with pytest.raises(DocumentError):
         read(b"**  **\n\n---\n", filename) if filename.endswith(".md") else parse_text("   \n \n")
+
+
+def test_a_control_character_inside_the_first_line_splits_its_words_in_the_title_too():
+    """Found by the property above: the title "0<ESC>0" was "00", while the analyzer reads two words."""
+    doc = parse_text("0\x1b0\n1", filename="any.txt")
+    assert doc.title == "0 0"
+    assert missing_words(["0\x1b0", "1"], doc) == []
