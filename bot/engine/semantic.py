@@ -85,16 +85,22 @@ def preload() -> None:
 def embed(texts: Sequence[str]) -> np.ndarray:
     """Unit-length embeddings, one row per text (a text with no known tokens is all zeros).
 
-    WordLlama's own ``embed`` is the mean of the text's token vectors; it is done here one text
-    at a time because its batch tokenizer call costs ~0.4 ms even for two short texts.
+    WordLlama's own ``embed`` is the mean of the text's token vectors. Here each text is encoded
+    on its own (its batch tokenizer call costs ~0.4 ms even for two short texts) and the means of
+    all of them are taken in a few array operations (numpy's per-call overhead, text by text, was
+    most of an answer's time when a question's passages brought many new words).
     """
     wordllama = model()
     table = wordllama.embedding
+    ids = [wordllama.tokenizer.encode(text, add_special_tokens=False).ids for text in texts]
+    lengths = np.array([len(i) for i in ids], np.int64)
     vectors = np.zeros((len(texts), table.shape[1]), np.float32)
-    for row, text in enumerate(texts):
-        ids = wordllama.tokenizer.encode(text, add_special_tokens=False).ids
-        if ids:
-            vectors[row] = table[np.clip(ids, 0, len(table) - 1)].mean(axis=0)
+    filled = lengths > 0
+    if filled.any():
+        flat = np.clip(np.fromiter((t for i in ids for t in i), np.int64, int(lengths.sum())), 0, len(table) - 1)
+        starts = np.cumsum(lengths) - lengths
+        # reduceat over the non-empty texts' starts: an empty text adds no rows between them.
+        vectors[filled] = np.add.reduceat(table[flat], starts[filled]) / lengths[filled, None]
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
 
@@ -109,31 +115,12 @@ WORD_CACHE_SIZE = 1 << 16
 _word_cache: dict[str, np.ndarray] = {}  # oldest first (dicts keep insertion order)
 
 
-def _embed_words(words: Sequence[str]) -> np.ndarray:
-    """Unit vectors of many words at once: the mean of each word's token vectors, computed for
-    all of them in a few array operations (one word at a time, numpy's per-call overhead was
-    most of an answer's time on text with many new words)."""
-    wordllama = model()
-    table = wordllama.embedding
-    ids = [wordllama.tokenizer.encode(word, add_special_tokens=False).ids for word in words]
-    lengths = np.array([len(i) for i in ids])
-    vectors = np.zeros((len(words), table.shape[1]), np.float32)
-    filled = lengths > 0
-    if filled.any():
-        flat = np.clip(np.fromiter((t for i in ids for t in i), np.int64, int(lengths.sum())), 0, len(table) - 1)
-        starts = np.cumsum(lengths) - lengths
-        # reduceat over the non-empty words' starts: an empty word adds no rows between them.
-        vectors[filled] = np.add.reduceat(table[flat], starts[filled]) / lengths[filled, None]
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
-
-
 def word_vectors(words: Sequence[str]) -> np.ndarray:
     """The words' unit vectors, one row each (cached: words repeat, Zipf; new ones in one batch)."""
     known = {word: _word_cache[word] for word in words if word in _word_cache}
     new = [word for word in dict.fromkeys(words) if word not in known]
     if new:
-        for word, vector in zip(new, _embed_words(new)):
+        for word, vector in zip(new, embed(new)):
             known[word] = _word_cache[word] = vector
         while len(_word_cache) > WORD_CACHE_SIZE:
             del _word_cache[next(iter(_word_cache))]

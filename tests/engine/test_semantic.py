@@ -17,8 +17,8 @@ def one_at_a_time(word: str) -> np.ndarray:
     return vector / np.linalg.norm(vector)
 
 
-def test_a_batch_of_words_gets_the_vectors_each_word_gets_alone():
-    words = ["vessels", "ships", "", "zyxwvutsr", "defense", "vessels", "u.s"]
+def test_a_batch_of_words_and_texts_gets_the_vectors_each_gets_alone():
+    words = ["vessels", "ships", "", "zyxwvutsr", "defense", "vessels", "u.s", "The harbour opens at nine."]
     semantic.clear_caches()
     batch = semantic.word_vectors(words)
     assert batch.shape == (len(words), semantic.model().embedding.shape[1])
