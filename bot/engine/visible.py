@@ -83,19 +83,20 @@ class OwnerCounts:
             raise ValueError("owner counts that do not fit together")
         return counts
 
+    def _position(self, owner_id: int) -> int | None:
+        """Where ``owner_id`` is among the owners (None: it has no passages)."""
+        at = int(np.searchsorted(self.owner_ids, np.int64(owner_id)))
+        return at if at < len(self.owner_ids) and self.owner_ids[at] == owner_id else None
+
     def segment(self, owner_id: int) -> slice | None:
         """Where ``owner_id``'s entries are (None: it has no passages)."""
-        at = int(np.searchsorted(self.owner_ids, np.int64(owner_id)))
-        if at == len(self.owner_ids) or self.owner_ids[at] != owner_id:
-            return None
-        return slice(int(self.ptr[at]), int(self.ptr[at + 1]))
+        at = self._position(owner_id)
+        return None if at is None else slice(int(self.ptr[at]), int(self.ptr[at + 1]))
 
     def owner_passages(self, owner_id: int) -> tuple[int, int]:
         """(passages, total length) of one owner."""
-        at = int(np.searchsorted(self.owner_ids, np.int64(owner_id)))
-        if at == len(self.owner_ids) or self.owner_ids[at] != owner_id:
-            return 0, 0
-        return int(self.passages[at]), int(self.lengths[at])
+        at = self._position(owner_id)
+        return (0, 0) if at is None else (int(self.passages[at]), int(self.lengths[at]))
 
 
 @dataclass(frozen=True)
