@@ -350,6 +350,11 @@ class PagedView(_TimeoutView):
             self.add_item(self.previous_page)
             self.add_item(self.next_page)
 
+    async def send(self, interaction: discord.Interaction) -> None:
+        """Reply privately with the first page; the message is kept so a timeout can clear its buttons."""
+        await interaction.response.send_message(embed=self.embed(), view=self, ephemeral=True, allowed_mentions=NO_PINGS)
+        self.message = await interaction.original_response()
+
     async def show(self, interaction: discord.Interaction, page: int) -> None:
         self.page = max(0, min(page, self.pages - 1))  # a removal may have emptied the last page
         self.refresh()

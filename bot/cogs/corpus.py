@@ -451,16 +451,14 @@ class CorpusCog(commands.GroupCog, group_name="corpus", group_description="Manag
         assert interaction.guild_id is not None
         gaps = await self.bot.engine.gaps(interaction.guild_id)
         view = GapsView(self.bot.engine, interaction.guild_id, self._check_admin, gaps)
-        await interaction.response.send_message(embed=view.embed(), view=view, ephemeral=True, allowed_mentions=NO_PINGS)
-        view.message = await interaction.original_response()  # its buttons go when it times out
+        await view.send(interaction)
 
     @app_commands.command(name="links", description="Questions answered from a passage an admin chose")
     async def links(self, interaction: discord.Interaction) -> None:
         assert interaction.guild_id is not None
         taught = await self.bot.engine.taught(interaction.guild_id)
         view = LinksView(self.bot.engine, interaction.guild_id, self._check_admin, taught)
-        await interaction.response.send_message(embed=view.embed(), view=view, ephemeral=True, allowed_mentions=NO_PINGS)
-        view.message = await interaction.original_response()  # its buttons go when it times out
+        await view.send(interaction)
 
     async def _check_admin(self, interaction: discord.Interaction) -> None:
         await ensure_admin(self.bot, interaction)

@@ -66,8 +66,7 @@ class LookupCog(commands.Cog):
     @app_commands.command(name="documents", description="List the documents this server can ask about")
     async def documents(self, interaction: discord.Interaction) -> None:
         view = DocumentsView(await self.bot.engine.documents(interaction.guild_id))
-        await interaction.response.send_message(embed=view.embed(), view=view, ephemeral=True, allowed_mentions=NO_PINGS)
-        view.message = await interaction.original_response()
+        await view.send(interaction)
 
 
 async def setup(bot: TalksBot) -> None:
