@@ -3,9 +3,8 @@
 ``BM25Okapi.get_scores`` walks every passage for every query term (about 350 ms a question at
 100k passages). This index keeps the same statistics in arrays and adds up, per query term,
 rank_bm25's term weight over only the passages that contain the term. The scores are the same
-floating-point numbers as ``BM25Okapi.get_scores`` on the same terms: the idf comes from
-rank_bm25's own ``_calc_idf`` (fed the document frequencies in the order rank_bm25 would see
-them), and the per-posting arithmetic is rank_bm25's expression, term by term, in query order.
+floating-point numbers as ``BM25Okapi.get_scores`` on the same terms: the idf is ``_calc_idf``'s
+arithmetic (on the document frequencies in the order rank_bm25 would see them), and the per-posting arithmetic is rank_bm25's expression, term by term, in query order.
 tests/engine/test_bm25.py checks this against BM25Okapi on random corpora.
 
 Ranking ties (equal scores) are broken by passage position: the earlier passage first.
@@ -18,7 +17,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from rank_bm25 import BM25Okapi
 
 
 TF_PARTS_KEPT = 64  # tf-part tables kept per core: one per average length (server view) in use
@@ -71,13 +69,28 @@ def okapi_term_idf(corpus_size: int, document_frequency: int) -> float:
 def okapi_idf(document_frequencies: Sequence[int], corpus_size: int, epsilon: float) -> np.ndarray:
     """rank_bm25's idf for terms 0..V-1 (negative idfs floored to epsilon * average idf).
 
-    Calls BM25Okapi's own ``_calc_idf`` so the numbers are exactly its numbers; the dict must be
-    in the order rank_bm25 builds it (first occurrence in the corpus), which term ids follow.
+    The numbers are exactly ``BM25Okapi._calc_idf``'s: each distinct document frequency's idf is
+    its expression (``okapi_term_idf``), and the average adds the idfs one by one in the order
+    of the dict rank_bm25 builds (first occurrence in the corpus, which term ids follow), without
+    its Python loop over every term (0.3 s at 69,000 terms).
     """
-    okapi = BM25Okapi.__new__(BM25Okapi)
-    okapi.corpus_size, okapi.epsilon, okapi.idf = corpus_size, epsilon, {}
-    okapi._calc_idf(dict(enumerate(int(df) for df in document_frequencies)))
-    return np.array([okapi.idf[t] for t in range(len(document_frequencies))], dtype=np.float64)
+    idf, epsilon_idf = okapi_idfs(np.asarray(document_frequencies, dtype=np.int64), corpus_size, epsilon)
+    return np.where(idf < 0, epsilon_idf, idf)
+
+
+def okapi_idfs(dfs: np.ndarray, corpus_size: int, epsilon: float) -> tuple[np.ndarray, float]:
+    """(each term's idf before the floor, the floor epsilon * average idf) for document
+    frequencies ``dfs`` given in rank_bm25's order (first occurrence)."""
+    if not len(dfs):
+        return np.zeros(0), 0.0
+    # Terms sharing a document frequency share an idf, so each is computed once, with math.log.
+    distinct = np.flatnonzero(np.bincount(dfs))
+    table = np.zeros(int(distinct[-1]) + 1)
+    for df in distinct.tolist():
+        table[df] = okapi_term_idf(corpus_size, df)
+    idf = table[dfs]
+    average = float(np.add.accumulate(idf)[-1]) / len(idf)  # accumulate adds left to right, as the loop
+    return idf, epsilon * average
 
 
 class BM25Core:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from bot.engine.bm25 import Postings, okapi_term_idf
+from bot.engine.bm25 import Postings, okapi_idfs, okapi_term_idf
 
 # The ranking floor when no term has a positive idf (see index._idf_floor).
 EMPTY_FLOOR = 0.1
@@ -143,15 +143,7 @@ def statistics_of(counts: OwnerCounts, owner_ids: Sequence[int], epsilon: float)
     dfs = _dfs_in_first_occurrence_order(counts, spans)
     if not len(dfs):
         return Statistics(passages, avgdl, 0.0, EMPTY_FLOOR, 1.0, segments)
-    # BM25Okapi._calc_idf: idfs in first-occurrence order, added up one by one (the order changes
-    # the last bits); terms sharing a document frequency share an idf, so each is computed once.
-    distinct = np.flatnonzero(np.bincount(dfs))
-    table = np.zeros(int(distinct[-1]) + 1)
-    for df in distinct.tolist():
-        table[df] = okapi_term_idf(passages, df)
-    idf = table[dfs]
-    average = float(np.add.accumulate(idf)[-1]) / len(idf)  # accumulate adds left to right, as the loop
-    epsilon_idf = epsilon * average
+    idf, epsilon_idf = okapi_idfs(dfs, passages, epsilon)
     idf = np.where(idf < 0, epsilon_idf, idf)
     positive = idf[idf > 0]
     floor = float(positive.min()) / 2 if len(positive) else EMPTY_FLOOR

@@ -90,6 +90,20 @@ def test_okapi_idf_is_order_sensitive_like_rank_bm25():
     assert list(okapi_idf(dfs, 5, 0.25)) == [okapi.idf[f"t{i}"] for i in range(5)]
 
 
+@given(
+    dfs=st.lists(st.integers(1, 40), min_size=1, max_size=300),
+    extra=st.integers(0, 40),
+    epsilon=st.sampled_from([0.25, 0.5, 1.0]),
+)
+@hsettings(max_examples=100, deadline=None)
+def test_okapi_idf_is_calc_idf_bit_for_bit(dfs, extra, epsilon):
+    corpus_size = max(dfs) + extra
+    okapi = BM25Okapi.__new__(BM25Okapi)
+    okapi.corpus_size, okapi.epsilon, okapi.idf = corpus_size, epsilon, {}
+    okapi._calc_idf(dict(enumerate(dfs)))
+    assert okapi_idf(dfs, corpus_size, epsilon).tolist() == [okapi.idf[t] for t in range(len(dfs))]
+
+
 def test_unknown_and_empty_queries_score_zero():
     core, ids = build_core([["a", "b"], ["c"]], 1.2, 0.75)
     assert np.array_equal(core.scores([-1, -1]), np.zeros(2))
