@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.engine import analyzer, bm25, index as index_module, visible
+from bot.engine import analyzer, bm25, incremental, index as index_module, visible
 from bot.engine.bm25 import BM25Core, Postings
 from bot.engine.index import PassageIndex
 from bot.engine.visible import OwnerCounts
@@ -38,7 +38,7 @@ def code_version() -> str:
     """A hash of the code that decides an index's terms and arrays (the analyzer, the builder,
     the postings, the per-server counts): a change to it makes old snapshots stale."""
     digest = hashlib.sha256()
-    for module in (analyzer, index_module, bm25, visible):
+    for module in (analyzer, index_module, incremental, bm25, visible):
         digest.update(Path(module.__file__).read_bytes())
     return digest.hexdigest()[:16]
 
