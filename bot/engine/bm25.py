@@ -38,27 +38,92 @@ class Postings:
     shape_dl: np.ndarray  # int64 per pair: the passage's length
 
 
-def build_postings(tokens: np.ndarray, offsets: np.ndarray, vocabulary_size: int) -> tuple[Postings, np.ndarray]:
+# Passages are turned into postings this many tokens at a time: each step then holds numpy's
+# temporaries for half a million tokens, not for every token, and each numpy call that keeps the
+# GIL (np.repeat, np.unique's bookkeeping) keeps it a few milliseconds, not hundreds.
+CHUNK_TOKENS = 1 << 19
+
+
+def _passage_chunks(offsets: np.ndarray, chunk_tokens: int) -> list[tuple[int, int]]:
+    """Runs of consecutive passages of at most ``chunk_tokens`` tokens (a longer passage alone)."""
+    corpus_size = len(offsets) - 1
+    chunks, first = [], 0
+    while first < corpus_size:
+        last = int(np.searchsorted(offsets, offsets[first] + chunk_tokens, side="right")) - 1
+        last = min(max(last, first + 1), corpus_size)
+        chunks.append((first, last))
+        first = last
+    return chunks
+
+
+def build_postings(
+    tokens: np.ndarray, offsets: np.ndarray, vocabulary_size: int, *, chunk_tokens: int = CHUNK_TOKENS
+) -> tuple[Postings, np.ndarray]:
     """The postings of passages given as term ids, and for each posting the position in ``tokens``
-    of the term's first occurrence in that passage (the index orders terms per server with it)."""
+    of the term's first occurrence in that passage (the index orders terms per server with it).
+
+    Two passes over runs of passages (``CHUNK_TOKENS``): the first finds each run's postings,
+    sorted by term, and counts every term's passages; the second copies each run's postings to
+    where its terms' lists continue. Runs come in passage order, so each list ends up in passage
+    order, as one sort of every token by term would leave it, without that sort's copies.
+    """
     corpus_size = len(offsets) - 1
     doc_len = np.diff(offsets).astype(np.int64)
-    # A stable sort by term keeps each term's tokens in position order, hence in passage order.
-    order = np.argsort(tokens, kind="stable")
-    term = tokens[order]
-    passage = np.repeat(np.arange(corpus_size, dtype=np.int32), doc_len)[order]
-    new_pair = np.ones(len(term), bool)
-    new_pair[1:] = (term[1:] != term[:-1]) | (passage[1:] != passage[:-1])
-    starts = np.flatnonzero(new_pair)
-    passage = passage[starts]
-    tf = np.diff(np.append(starts, len(term)))
-    df = np.bincount(term[starts], minlength=vocabulary_size)
+    stride = int(doc_len.max()) + 1 if corpus_size else 1  # (tf, length) pairs as tf * stride + length
+    df = np.zeros(vocabulary_size, np.int64)
+    runs, pair_keys = [], []
+    for first, last in _passage_chunks(offsets, chunk_tokens):
+        start, end = int(offsets[first]), int(offsets[last])
+        size = end - start
+        if not size:
+            continue
+        # Term-major, position-minor keys are distinct, so a plain sort orders by term, then position.
+        key = tokens[start:end].astype(np.int64)
+        key *= size
+        key += np.arange(size)
+        key.sort()
+        term = key // size
+        position = key - term * size
+        passage = np.repeat(np.arange(first, last, dtype=np.int32), doc_len[first:last])[position]
+        new_pair = np.empty(size, bool)
+        new_pair[0] = True
+        new_pair[1:] = (term[1:] != term[:-1]) | (passage[1:] != passage[:-1])
+        starts = np.flatnonzero(new_pair)
+        pair_term = term[starts]
+        pair_passage = passage[starts]
+        tf = np.diff(np.append(starts, size)).astype(np.int32)
+        first_at = (position[starts] + start).astype(np.int64)
+        del key, term, position, passage, new_pair
+        new_term = np.empty(len(starts), bool)
+        new_term[0] = True
+        new_term[1:] = pair_term[1:] != pair_term[:-1]
+        term_starts = np.flatnonzero(new_term)
+        terms = pair_term[term_starts]
+        counts = np.diff(np.append(term_starts, len(starts)))
+        df[terms] += counts
+        pair_keys.append(np.unique(tf.astype(np.int64) * stride + doc_len[pair_passage]))
+        runs.append((terms, counts, pair_passage, tf, first_at))
     ptr = np.zeros(vocabulary_size + 1, np.int64)
     np.cumsum(df, out=ptr[1:])
-    stride = int(doc_len.max()) + 1 if corpus_size else 1
-    pairs, shape = np.unique(tf * stride + doc_len[passage], return_inverse=True)
-    postings = Postings(ptr, passage, shape.astype(np.int32), pairs // stride, pairs % stride)
-    return postings, order[starts].astype(np.int64)
+    del df
+    pairs = np.unique(np.concatenate(pair_keys)) if pair_keys else np.zeros(0, np.int64)
+    total = int(ptr[-1])
+    passage = np.empty(total, np.int32)
+    shape = np.empty(total, np.int32)
+    first_position = np.empty(total, np.int64)
+    filled = ptr[:-1].copy()  # where each term's list continues
+    runs.reverse()
+    while runs:  # popped as copied: a run's arrays are freed as soon as they are in place
+        terms, counts, pair_passage, tf, first_at = runs.pop()
+        # A run's postings of one term go to consecutive places, in the run's (passage) order.
+        at = np.repeat(filled[terms] - (np.cumsum(counts) - counts), counts)
+        at += np.arange(len(at))
+        filled[terms] += counts
+        passage[at] = pair_passage
+        shape[at] = np.searchsorted(pairs, tf.astype(np.int64) * stride + doc_len[pair_passage])
+        first_position[at] = first_at
+    postings = Postings(ptr, passage, shape, pairs // stride, pairs % stride)
+    return postings, first_position
 
 
 def okapi_term_idf(corpus_size: int, document_frequency: int) -> float:

@@ -9,7 +9,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from rank_bm25 import BM25Okapi
 
-from bot.engine.bm25 import BM25Core, okapi_idf, rank, rank_positive
+from bot.engine.bm25 import BM25Core, build_postings, okapi_idf, rank, rank_positive
 from bot.settings import Settings
 
 DEFAULTS = Settings.model_construct()  # field defaults only; no environment, no store
@@ -202,3 +202,46 @@ def test_rank_positive_over_some_rows_ranks_like_rank_over_those_rows(seed):
     expected = rank(scores, 10, rows[scores[rows] > 0])
     assert rank_positive(scores, 10, rows) == expected
     assert set(row for row, _ in expected) <= set(rows.tolist())
+
+
+def reference_postings(tokens: np.ndarray, offsets: np.ndarray, vocabulary_size: int):
+    """build_postings' arrays the plain way: every (term, passage) pair, one at a time."""
+    doc_len = [int(offsets[i + 1] - offsets[i]) for i in range(len(offsets) - 1)]
+    tf: dict[tuple[int, int], int] = {}
+    first: dict[tuple[int, int], int] = {}
+    for passage in range(len(doc_len)):
+        for position in range(int(offsets[passage]), int(offsets[passage + 1])):
+            pair = (int(tokens[position]), passage)
+            tf[pair] = tf.get(pair, 0) + 1
+            first.setdefault(pair, position)
+    pairs = sorted(tf)  # by term, then passage
+    stride = max(doc_len, default=0) + 1
+    shapes = sorted({tf[pair] * stride + doc_len[pair[1]] for pair in pairs})
+    df = [sum(1 for term, _ in pairs if term == t) for t in range(vocabulary_size)]
+    return {
+        "ptr": np.array([0, *np.cumsum(df, dtype=np.int64)], np.int64),
+        "passage": np.array([p for _, p in pairs], np.int32),
+        "shape": np.array([shapes.index(tf[pair] * stride + doc_len[pair[1]]) for pair in pairs], np.int32),
+        "shape_tf": np.array([s // stride for s in shapes], np.int64),
+        "shape_dl": np.array([s % stride for s in shapes], np.int64),
+        "first_position": np.array([first[pair] for pair in pairs], np.int64),
+    }
+
+
+@given(
+    passages=st.lists(st.lists(st.integers(min_value=0, max_value=6), max_size=10), max_size=12),
+    chunk_tokens=st.sampled_from([1, 2, 3, 7, 1 << 19]),
+)
+@hsettings(max_examples=300, deadline=None)
+def test_build_postings_equals_a_plain_count_of_every_pair(passages, chunk_tokens):
+    """Passages processed a run at a time give the same arrays, of the same types, as counting
+    every (term, passage) pair one by one, whatever the runs' size."""
+    tokens = np.array([t for passage in passages for t in passage], np.int32)
+    offsets = np.zeros(len(passages) + 1, np.int64)
+    np.cumsum([len(p) for p in passages], out=offsets[1:])
+    postings, first_position = build_postings(tokens, offsets, 7, chunk_tokens=chunk_tokens)
+    got = {name: getattr(postings, name) for name in ("ptr", "passage", "shape", "shape_tf", "shape_dl")}
+    got["first_position"] = first_position
+    for name, expected in reference_postings(tokens, offsets, 7).items():
+        assert got[name].dtype == expected.dtype, name
+        assert got[name].tolist() == expected.tolist(), name
