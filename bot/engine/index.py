@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot.engine import analyzer, incremental
-from bot.engine.bm25 import BM25Core, build_postings, rank, rank_positive
+from bot.engine.bm25 import BM25Core, build_postings, rank
 from bot.engine.visible import EMPTY_FLOOR, OwnerCounts, Statistics, statistics_of
 from bot.store import BUNDLED, PassageRecord
 
@@ -292,12 +292,16 @@ class View:
         return self._scores(terms, floored=True)
 
     def _scores(self, terms: Sequence[str], *, floored: bool) -> np.ndarray:
+        return self.index.core.weighted_scores(self._weighted(terms, floored=floored), self._avgdl)
+
+    def _weighted(self, terms: Sequence[str], *, floored: bool) -> list[tuple[int, float]]:
+        """(term id, idf) of the terms this view knows, in query order."""
         weighted = []
         for term_id in self.index.term_ids_of(terms):
             idf = self._okapi_idf(term_id)
             if idf is not None:
                 weighted.append((term_id, max(idf, self._floor) if floored else idf))
-        return self.index.core.weighted_scores(weighted, self._avgdl)
+        return weighted
 
     def _matching(self, scores: np.ndarray) -> np.ndarray:
         # every matching passage scores > 0 thanks to the idf floor
@@ -314,9 +318,9 @@ class View:
         """The k best passages seen that contain at least one of ``terms``."""
         if not len(self.index) or not terms:
             return []
-        scores = self.scores(terms)
         index = self.index
-        ranked = rank_positive(scores, k, self.rows)
+        # Only the k best: pruned (exactly rank_positive over the full scores, see bm25.py).
+        ranked = index.core.top_positive(self._weighted(terms, floored=True), self._avgdl, k, self.rows)
         return [Hit(row, int(index.passage_ids[row]), int(index.doc_ids[row]), score) for row, score in ranked]
 
     def search_in_conversation(
