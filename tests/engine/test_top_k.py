@@ -4,12 +4,14 @@ scoring: the same passages, in the same order (score desc, then position), with 
 from __future__ import annotations
 
 import math
+from unittest import mock
 
 import numpy as np
 from hypothesis import example, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
+from bot.engine import bm25
 from bot.engine.analyzer import analyze
 from bot.engine.bm25 import BM25Core, rank, rank_positive
 from bot.engine.index import PassageIndex
@@ -83,6 +85,8 @@ def test_pruned_top_k_equals_full_scoring_and_rank(corpus, k, data):
     avgdl = data.draw(st.sampled_from([core.avgdl, 1.0, 7.5]))
     expected = rank_positive(core.weighted_scores(weighted, avgdl), k, rows)
     assert core.top_positive(weighted, avgdl, k, rows) == expected
+    with mock.patch.object(bm25, "_PRUNE_FROM", 0):  # pruned however small the corpus
+        assert core.top_positive(weighted, avgdl, k, rows) == expected
     if not weighted:
         return
     # MaxScore itself, never giving up for the full path, from no seed theta to a seed of everything.
@@ -99,7 +103,10 @@ def test_core_top_k_equals_rank_of_every_score(corpus, query, k):
     (0 or negative for terms in half the passages or more)."""
     core, ids = core_of(corpus)
     term_ids = [ids.get(word, -1) for word in query]
-    assert core.top_k(term_ids, k) == rank(core.scores(term_ids), k)
+    expected = rank(core.scores(term_ids), k)
+    assert core.top_k(term_ids, k) == expected
+    with mock.patch.object(bm25, "_PRUNE_FROM", 0):
+        assert core.top_k(term_ids, k) == expected
 
 
 def test_a_common_terms_list_is_not_walked_when_its_bound_is_below_theta():
@@ -113,7 +120,8 @@ def test_a_common_terms_list_is_not_walked_when_its_bound_is_below_theta():
     assert core._max_score(weighted, core.avgdl, 3, None, budget=100, seed=0) == expected
     # With k beyond the rare passages, the common passages rank too: its list must be walked.
     assert core._max_score(weighted, core.avgdl, 6, None, budget=100, seed=0) is None
-    assert core.top_positive(weighted, core.avgdl, 6) == rank_positive(core.weighted_scores(weighted, core.avgdl), 6)
+    with mock.patch.object(bm25, "_PRUNE_FROM", 0):
+        assert core.top_positive(weighted, core.avgdl, 6) == rank_positive(core.weighted_scores(weighted, core.avgdl), 6)
 
 
 # -- a server's view: its rows and its own statistics ------------------------------------------
@@ -139,6 +147,8 @@ def test_each_views_search_ranks_like_full_scoring_of_what_it_sees(corpus, owner
         view = index.view(guild_id, bundled=bundled)
         full = rank_positive(view.scores(terms), k, view.rows)
         assert [(hit.row, hit.score) for hit in view.search(terms, k)] == full, (guild_id, bundled)
+        with mock.patch.object(bm25, "_PRUNE_FROM", 0):
+            assert [(hit.row, hit.score) for hit in view.search(terms, k)] == full, (guild_id, bundled)
         weighted = view._weighted(terms, floored=True)
         if weighted:
             found = index.core._max_score(weighted, view._avgdl, k, view.rows, budget=math.inf, seed=3)
