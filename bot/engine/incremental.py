@@ -24,6 +24,8 @@ from bot.engine.visible import OwnerCounts
 
 # (tf, length) pairs are looked up by tf * _PAIR_STRIDE + length: lengths are below 2**32.
 _PAIR_STRIDE = 1 << 32
+# A removal looks for the new first occurrences in this many passages, then twice as many, ...
+FIRST_SCAN_ROWS = 64
 
 
 def appended_postings(old: Postings, tokens: np.ndarray, offsets: np.ndarray, first_row: int, vocabulary_size: int) -> tuple[Postings, Postings, np.ndarray]:
@@ -117,4 +119,205 @@ def appended_counts(counts: OwnerCounts, later: OwnerCounts) -> OwnerCounts:
         df=np.insert(df, insert_at, later.df[inserted]),
         first=np.insert(counts.first, insert_at, later.first[inserted]),
         by_first=np.insert(old_by_first, np.concatenate(first_at) if first_at else insert_at, new_number[np.concatenate(first_order)] if first_order else new_number),
+    )
+
+
+class Removal:
+    """The arrays of an index without some of its passages (``keep``: the rows that stay).
+
+    Linear in the arrays: the removed passages' tokens and postings are filtered out and the
+    rest renumbered by a cumulative count. Only the owners that lost passages have their counts
+    changed, and only terms whose first occurrence went with the removed passages are looked
+    for again, in their owner's later passages.
+    """
+
+    def __init__(self, index, keep: np.ndarray) -> None:
+        self.index, self.keep = index, keep
+        doc_len = index.core.doc_len
+        self.gone = np.flatnonzero(~keep)
+        self.gone_start = index.offsets[self.gone]
+        gone_end = self.gone_start + doc_len[self.gone]
+        self.gone_end = gone_end
+        self.removed_before = np.zeros(len(self.gone) + 1, np.int64)  # tokens of the first k removed passages
+        np.cumsum(doc_len[self.gone], out=self.removed_before[1:])
+        self.tokens = index.tokens[np.repeat(keep, doc_len)]
+        self.doc_len = doc_len[keep]
+        self.offsets = np.zeros(len(self.doc_len) + 1, np.int64)
+        np.cumsum(self.doc_len, out=self.offsets[1:])
+        self._postings()
+        self._counts()
+        self._renumber_terms()
+
+    def shifted(self, positions: np.ndarray) -> np.ndarray:
+        """Token positions in kept passages, after the removed passages' tokens are gone."""
+        return positions - self.removed_before[np.searchsorted(self.gone_start, positions, side="right")]
+
+    def removed_position(self, positions: np.ndarray) -> np.ndarray:
+        """Which token positions are in removed passages."""
+        at = np.searchsorted(self.gone_start, positions, side="right") - 1
+        inside = at >= 0
+        inside[inside] = positions[inside] < self.gone_end[at[inside]]
+        return inside
+
+    def _postings(self) -> None:
+        old = self.index.core.postings
+        vocabulary_size = len(old.ptr) - 1
+        kept = self.keep[old.passage]
+        dropped = np.flatnonzero(~kept)
+        self.dropped_term = np.searchsorted(old.ptr, dropped, side="right") - 1
+        self.dropped_row = old.passage[dropped]
+        lost = np.bincount(self.dropped_term, minlength=vocabulary_size)
+        self.df = np.diff(old.ptr) - lost
+        ptr = old.ptr.copy()
+        ptr[1:] -= np.cumsum(lost)
+        new_row = (np.cumsum(self.keep) - 1).astype(np.int32)
+        self.postings = Postings(ptr, new_row[old.passage[kept]], old.shape[kept], old.shape_tf, old.shape_dl)
+        # A term's first posting is its first passage: the term's first occurrence went with it.
+        has = np.diff(old.ptr) > 0
+        self.moved = np.zeros(vocabulary_size, bool)
+        self.moved[has] = ~self.keep[old.passage[old.ptr[:-1][has]]]
+        self.moved &= self.df > 0
+
+    def _counts(self) -> None:
+        index, counts = self.index, self.index.owners
+        guild_ids = index.guild_ids
+        df = counts.df.copy()
+        passages, lengths = counts.passages.copy(), counts.lengths.copy()
+        first = counts.first.copy()
+        lost_first = self.removed_position(first)
+        first[~lost_first] = self.shifted(first[~lost_first])
+        refound = np.zeros(len(df), bool)
+        dropped_owner = guild_ids[self.dropped_row]
+        for owner_id in np.unique(guild_ids[self.gone]).tolist():
+            at = counts._position(owner_id)
+            lo, hi = int(counts.ptr[at]), int(counts.ptr[at + 1])
+            gone = self.gone[guild_ids[self.gone] == owner_id]
+            passages[at] -= len(gone)
+            lengths[at] -= int(index.core.doc_len[gone].sum())
+            terms, lost = np.unique(self.dropped_term[dropped_owner == owner_id], return_counts=True)
+            df[lo + np.searchsorted(counts.term[lo:hi], terms)] -= lost
+            # Terms the owner still has whose first occurrence in its passages was removed.
+            again = lo + np.flatnonzero(lost_first[lo:hi] & (df[lo:hi] > 0))
+            if len(again):
+                first[again] = self.shifted(self._first_occurrences(owner_id, counts.term[again], int(gone[0])))
+                refound[again] = True
+        kept = df > 0
+        owners = len(counts.owner_ids)
+        owner_of_entry = np.repeat(np.arange(owners), np.diff(counts.ptr))
+        # Each owner's order of first occurrence: the entries that keep theirs stay in order, the
+        # ones found again go in where their new first occurrences fall.
+        staying = kept & ~refound
+        order = counts.by_first[staying[counts.by_first]]
+        block = np.zeros(owners + 1, np.int64)  # each owner's entries in ``order``
+        np.cumsum(np.bincount(owner_of_entry[staying], minlength=owners), out=block[1:])
+        insert_at, inserted = [], []
+        for owner_at in np.unique(owner_of_entry[refound]).tolist():
+            lo, hi = int(counts.ptr[owner_at]), int(counts.ptr[owner_at + 1])
+            again = lo + np.flatnonzero(refound[lo:hi])
+            again = again[np.argsort(first[again], kind="stable")]
+            staying_first = first[order[block[owner_at] : block[owner_at + 1]]]
+            insert_at.append(block[owner_at] + np.searchsorted(staying_first, first[again]))
+            inserted.append(again)
+        if insert_at:
+            order = np.insert(order, np.concatenate(insert_at), np.concatenate(inserted))
+        number = np.cumsum(kept) - 1
+        entries = np.bincount(owner_of_entry[kept], minlength=owners)
+        present = passages > 0
+        ptr = np.zeros(int(present.sum()) + 1, np.int64)
+        np.cumsum(entries[present], out=ptr[1:])
+        self.counts = OwnerCounts(
+            owner_ids=counts.owner_ids[present],
+            passages=passages[present],
+            lengths=lengths[present],
+            ptr=ptr,
+            term=counts.term[kept],
+            df=df[kept],
+            first=first[kept],
+            by_first=number[order],
+        )
+
+    def _first_occurrences(self, owner_id: int, terms: np.ndarray, after_row: int) -> np.ndarray:
+        """Each term's first position in the owner's kept passages after row ``after_row``: a
+        scan of those passages in growing chunks, stopping when every term is found."""
+        index = self.index
+        rows = np.flatnonzero(self.keep & (index.guild_ids == owner_id))
+        rows = rows[rows > after_row]
+        wanted = np.zeros(len(index.vocabulary), bool)
+        wanted[terms] = True
+        found = np.full(len(index.vocabulary), -1, np.int64)
+        missing, at, chunk = len(terms), 0, FIRST_SCAN_ROWS
+        while missing and at < len(rows):
+            block = rows[at : at + chunk]
+            at, chunk = at + chunk, chunk * 2
+            lengths = index.core.doc_len[block]
+            positions = np.repeat(index.offsets[block] - np.cumsum(lengths) + lengths, lengths) + np.arange(int(lengths.sum()))
+            tokens = index.tokens[positions]
+            hit = wanted[tokens]
+            seen, first = np.unique(tokens[hit], return_index=True)
+            found[seen] = positions[hit][first]
+            wanted[seen] = False
+            missing -= len(seen)
+        return found[terms]
+
+    def _renumber_terms(self) -> None:
+        """Term ids in order of first occurrence again: drop unused terms, move the moved ones."""
+        counts, postings, df = self.counts, self.postings, self.df
+        vocabulary = self.index.vocabulary
+        used = df > 0
+        if used.all() and not self.moved.any():
+            self.vocabulary, self.term_ids = vocabulary, self.index.term_ids
+            return
+        global_first = np.full(len(df), np.iinfo(np.int64).max)
+        np.minimum.at(global_first, counts.term, counts.first)
+        stay = np.flatnonzero(used & ~self.moved)  # their order does not change
+        moved = np.flatnonzero(self.moved)
+        moved = moved[np.argsort(global_first[moved], kind="stable")]
+        order = np.insert(stay, np.searchsorted(global_first[stay], global_first[moved]), moved)
+        new_id = np.full(len(df), -1, np.int32)
+        new_id[order] = np.arange(len(order), dtype=np.int32)
+        self.tokens = new_id[self.tokens]
+        self.vocabulary = [vocabulary[i] for i in order.tolist()]
+        self.term_ids = {term: i for i, term in enumerate(self.vocabulary)}
+        self.postings = _reordered(postings, order)
+        self.counts = _renumbered(counts, new_id, self.moved)
+
+
+def _reordered(postings: Postings, order: np.ndarray) -> Postings:
+    """The postings with term ``order[i]``'s list as term i's (each term used once)."""
+    starts = postings.ptr[order]
+    lengths = postings.ptr[order + 1] - starts
+    ptr = np.zeros(len(order) + 1, np.int64)
+    np.cumsum(lengths, out=ptr[1:])
+    passage, shape = np.empty_like(postings.passage), np.empty_like(postings.shape)
+    # Terms that stay in order keep their lists side by side: copy runs of them, not term by term.
+    breaks = np.flatnonzero(starts[1:] != starts[:-1] + lengths[:-1]) + 1
+    runs = zip([0, *breaks.tolist()], [*breaks.tolist(), len(order)]) if len(order) else ()
+    for first, last in runs:
+        source = slice(int(starts[first]), int(starts[last - 1] + lengths[last - 1]))
+        target = slice(int(ptr[first]), int(ptr[last]))
+        passage[target], shape[target] = postings.passage[source], postings.shape[source]
+    return Postings(ptr, passage, shape, postings.shape_tf, postings.shape_dl)
+
+
+def _renumbered(counts: OwnerCounts, new_id: np.ndarray, moved: np.ndarray) -> OwnerCounts:
+    """The counts with terms renumbered by ``new_id``, each owner's entries ascending again: only
+    the entries of ``moved`` terms change places (the others' order is kept by the renumbering)."""
+    term = new_id[counts.term]
+    is_moved = moved[counts.term]
+    if not is_moved.any():
+        return OwnerCounts(counts.owner_ids, counts.passages, counts.lengths, counts.ptr, term, counts.df, counts.first, counts.by_first)
+    owner = np.repeat(np.arange(len(counts.owner_ids), dtype=np.int64), np.diff(counts.ptr))
+    key = owner * (int(new_id.max()) + 1) + term
+    stay, go = np.flatnonzero(~is_moved), np.flatnonzero(is_moved)
+    go = go[np.argsort(key[go], kind="stable")]
+    at = np.searchsorted(key[stay], key[go])
+    position = np.empty(len(term), np.int64)
+    position[stay] = np.arange(len(stay)) + np.searchsorted(at, np.arange(len(stay)), side="right")
+    position[go] = at + np.arange(len(go))
+    entries = np.empty(len(term), np.int64)
+    entries[position] = np.arange(len(term))  # the entry at each new place
+
+    return OwnerCounts(
+        counts.owner_ids, counts.passages, counts.lengths, counts.ptr,
+        term[entries], counts.df[entries], counts.first[entries], position[counts.by_first],
     )

@@ -157,12 +157,22 @@ class PassageIndex:
         keep = ~np.isin(self.doc_ids, np.fromiter(removed_docs, np.int64))
         if keep.all():
             return self
-        tokens = self.tokens[np.repeat(keep, np.diff(self.offsets))]
-        lengths = np.diff(self.offsets)[keep]
-        offsets = np.zeros(len(lengths) + 1, np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        tokens, vocabulary = _renumber_by_first_occurrence(tokens, self.vocabulary)
-        return PassageIndex(tokens, offsets, vocabulary, self.passage_ids[keep], self.doc_ids[keep], self.guild_ids[keep], k1=self.k1, b=self.b)
+        if not keep.any():
+            return PassageIndex.empty(k1=self.k1, b=self.b)
+        removal = incremental.Removal(self, keep)
+        return PassageIndex(
+            removal.tokens,
+            removal.offsets,
+            removal.vocabulary,
+            self.passage_ids[keep],
+            self.doc_ids[keep],
+            self.guild_ids[keep],
+            k1=self.k1,
+            b=self.b,
+            core=BM25Core.from_postings(removal.doc_len, removal.postings, k1=self.k1, b=self.b, epsilon=self.core.epsilon),
+            owners=removal.counts,
+            term_ids=removal.term_ids,
+        )
 
     def documents_present(self, doc_ids: Sequence[int]) -> set[int]:
         """Which of ``doc_ids`` have passages in this index."""

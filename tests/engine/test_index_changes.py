@@ -8,11 +8,12 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import example, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from bot.engine import snapshot
+from bot.engine import incremental, snapshot
 from bot.engine.analyzer import analyze
 from bot.engine.index import PassageIndex
 from bot.store import BUNDLED, PassageRecord
@@ -127,13 +128,21 @@ def test_any_adds_and_removes_give_the_index_a_fresh_build_gives(initial, change
     assert_same_answers(index, fresh)
 
 
-@given(initial=st.lists(documents, min_size=1, max_size=5), removed=st.lists(st.integers(0, 20), max_size=3), added=st.lists(documents, max_size=3))
-@hsettings(max_examples=60, deadline=None)
-def test_a_removal_and_an_add_in_one_change(initial, removed, added):
+@given(
+    initial=st.lists(documents, min_size=1, max_size=8),
+    removed=st.lists(st.integers(0, 20), max_size=3),
+    added=st.lists(documents, max_size=3),
+    scan_rows=st.sampled_from([1, 2, incremental.FIRST_SCAN_ROWS]),
+)
+@hsettings(max_examples=80, deadline=None)
+def test_a_removal_and_an_add_in_one_change(initial, removed, added, scan_rows):
     corpus = Corpus()
     index = build(corpus.make(initial))
     gone = corpus.pick(removed)
-    changed = index.with_changes(removed_docs=gone, added=corpus.make(added))
+    # A small first scan: first occurrences are found again over several growing chunks.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(incremental, "FIRST_SCAN_ROWS", scan_rows)
+        changed = index.with_changes(removed_docs=gone, added=corpus.make(added))
     fresh = build(corpus.passages)
     assert_same_arrays(changed, fresh)
     assert_same_answers(changed, fresh)
