@@ -72,16 +72,17 @@ class Postings:
 CHUNK_TOKENS = 1 << 19
 
 
-def _passage_chunks(offsets: np.ndarray, chunk_tokens: int) -> list[tuple[int, int]]:
-    """Runs of consecutive passages of at most ``chunk_tokens`` tokens (a longer passage alone)."""
-    corpus_size = len(offsets) - 1
-    chunks, first = [], 0
-    while first < corpus_size:
-        last = int(np.searchsorted(offsets, offsets[first] + chunk_tokens, side="right")) - 1
-        last = min(max(last, first + 1), corpus_size)
-        chunks.append((first, last))
+def row_runs(ptr: np.ndarray, size: int) -> list[tuple[int, int]]:
+    """Runs of consecutive rows of a CSR ``ptr`` (passages of ``offsets``, terms of postings)
+    holding at most ``size`` entries each (a larger row alone)."""
+    rows = len(ptr) - 1
+    found, first = [], 0
+    while first < rows:
+        last = int(np.searchsorted(ptr, ptr[first] + size, side="right")) - 1
+        last = min(max(last, first + 1), rows)
+        found.append((first, last))
         first = last
-    return chunks
+    return found
 
 
 def build_postings(
@@ -100,7 +101,7 @@ def build_postings(
     stride = int(doc_len.max()) + 1 if corpus_size else 1  # (tf, length) pairs as tf * stride + length
     df = np.zeros(vocabulary_size, np.int64)
     runs, pair_keys = [], []
-    for first, last in _passage_chunks(offsets, chunk_tokens):
+    for first, last in row_runs(offsets, chunk_tokens):
         start, end = int(offsets[first]), int(offsets[last])
         size = end - start
         if not size:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from bot.engine.bm25 import Postings, okapi_idfs, okapi_term_idf
+from bot.engine.bm25 import CHUNK_TOKENS, Postings, okapi_idfs, okapi_term_idf, row_runs
 
 # The ranking floor when no term has a positive idf (see index._idf_floor).
 EMPTY_FLOOR = 0.1
@@ -40,32 +40,63 @@ class OwnerCounts:
 
     @classmethod
     def count(
-        cls, postings: Postings, first_position: np.ndarray, guild_ids: np.ndarray, doc_len: np.ndarray
+        cls,
+        postings: Postings,
+        first_position: np.ndarray,
+        guild_ids: np.ndarray,
+        doc_len: np.ndarray,
+        *,
+        chunk_postings: int = CHUNK_TOKENS,
     ) -> OwnerCounts:
-        """The counts of an index from its postings (and their first positions, ``build_postings``)."""
+        """The counts of an index from its postings (and their first positions, ``build_postings``).
+
+        Postings are counted a run of terms at a time (``CHUNK_TOKENS`` postings): no copy of
+        every posting's owner, term and first position at once, and no numpy call long enough
+        to hold the GIL for more than a few milliseconds."""
         owner_ids, owner_of_row = np.unique(guild_ids, return_inverse=True)
         owner_of_row = owner_of_row.astype(np.int64)
-        pair_term = np.repeat(np.arange(len(postings.ptr) - 1, dtype=np.int32), np.diff(postings.ptr))
-        pair_owner = owner_of_row[postings.passage]
-        # Stable: within an owner, pairs stay sorted by term, then passage.
-        order = np.argsort(pair_owner, kind="stable")
-        owner, term, first = pair_owner[order], pair_term[order], first_position[order]
-        starts = np.ones(len(owner), bool)
-        starts[1:] = (owner[1:] != owner[:-1]) | (term[1:] != term[:-1])
-        starts = np.flatnonzero(starts)
-        # A term's first pair in an owner is its earliest passage there, so holds its first occurrence.
-        entry_owner = owner[starts]
-        ptr = np.zeros(len(owner_ids) + 1, np.int64)
-        np.cumsum(np.bincount(entry_owner, minlength=len(owner_ids)), out=ptr[1:])
+        ptr = postings.ptr
+        owners, terms, dfs, firsts = [], [], [], []
+        for first_term, last_term in row_runs(ptr, chunk_postings):
+            start, end = int(ptr[first_term]), int(ptr[last_term])
+            if start == end:
+                continue
+            span = last_term - first_term
+            local_term = np.repeat(np.arange(span, dtype=np.int64), np.diff(ptr[first_term : last_term + 1]))
+            key = owner_of_row[postings.passage[start:end]]
+            key *= span
+            key += local_term
+            # Stable: a term's postings in one owner stay in passage order, so the first holds
+            # the term's first occurrence there.
+            order = np.argsort(key, kind="stable")
+            key = key[order]
+            new_entry = np.empty(len(key), bool)
+            new_entry[0] = True
+            new_entry[1:] = key[1:] != key[:-1]
+            starts = np.flatnonzero(new_entry)
+            owner, term = np.divmod(key[starts], span)
+            owners.append(owner)
+            terms.append((term + first_term).astype(np.int32))
+            dfs.append(np.diff(np.append(starts, len(key))))
+            firsts.append(first_position[start + order[starts]])
+        if not owners:
+            owners, terms, dfs, firsts = [np.zeros(0, np.int64)], [np.zeros(0, np.int32)], [np.zeros(0, np.int64)], [np.zeros(0, first_position.dtype)]
+        # Runs are ascending ranges of terms: a stable sort by owner leaves each owner's entries by term.
+        entry_owner = np.concatenate(owners)
+        by_owner = np.argsort(entry_owner, kind="stable")
+        entry_owner = entry_owner[by_owner]
+        first = np.concatenate(firsts)[by_owner]
+        entries = np.zeros(len(owner_ids) + 1, np.int64)
+        np.cumsum(np.bincount(entry_owner, minlength=len(owner_ids)), out=entries[1:])
         return cls(
             owner_ids=owner_ids.astype(np.int64),
             passages=np.bincount(owner_of_row, minlength=len(owner_ids)).astype(np.int64),
             lengths=np.bincount(owner_of_row, weights=doc_len, minlength=len(owner_ids)).astype(np.int64),
-            ptr=ptr,
-            term=term[starts],
-            df=np.diff(np.append(starts, len(owner))).astype(np.int64),
-            first=first[starts],
-            by_first=np.lexsort((first[starts], entry_owner)).astype(np.int64),
+            ptr=entries,
+            term=np.concatenate(terms)[by_owner],
+            df=np.concatenate(dfs)[by_owner].astype(np.int64),
+            first=first,
+            by_first=np.lexsort((first, entry_owner)).astype(np.int64),
         )
 
     def arrays(self) -> dict[str, np.ndarray]:

@@ -193,3 +193,57 @@ async def test_counts_follow_another_processs_adds_and_removes(any_settings: Set
     finally:
         await other.close()
         await serving.close()
+
+
+def reference_counts(passages: list[list[int]], guilds: list[int]) -> dict[str, list]:
+    """OwnerCounts' arrays the plain way: each owner's passages and terms, one at a time."""
+    owner_ids = sorted(set(guilds))
+    fields: dict[str, list] = {name: [] for name in ("passages", "lengths", "term", "df", "first", "by_first")}
+    fields["ptr"] = [0]
+    position = 0
+    first: dict[tuple[int, int], int] = {}
+    df: dict[tuple[int, int], int] = {}
+    for terms, guild in zip(passages, guilds):
+        for term in set(terms):
+            df[guild, term] = df.get((guild, term), 0) + 1
+        for offset, term in enumerate(terms):
+            first.setdefault((guild, term), position + offset)
+        position += len(terms)
+    for owner in owner_ids:
+        fields["passages"].append(guilds.count(owner))
+        fields["lengths"].append(sum(len(p) for p, g in zip(passages, guilds) if g == owner))
+        terms = sorted(term for guild, term in df if guild == owner)
+        start = len(fields["term"])
+        fields["term"] += terms
+        fields["df"] += [df[owner, t] for t in terms]
+        fields["first"] += [first[owner, t] for t in terms]
+        fields["by_first"] += sorted(range(start, start + len(terms)), key=lambda e: fields["first"][e])
+        fields["ptr"].append(len(fields["term"]))
+    return {"owner_ids": owner_ids} | fields
+
+
+@given(
+    corpus=st.lists(
+        st.tuples(st.lists(st.integers(min_value=0, max_value=5), max_size=8), st.sampled_from([BUNDLED, A, B_SERVER])),
+        max_size=12,
+    ),
+    chunk_postings=st.sampled_from([1, 2, 5, 1 << 19]),
+)
+@hsettings(max_examples=300, deadline=None)
+def test_owner_counts_equal_a_plain_count_of_each_owners_passages(corpus, chunk_postings):
+    """Counted a run of terms at a time, the counts per owner are the plain count's, array for array."""
+    from bot.engine.bm25 import build_postings
+    from bot.engine.visible import OwnerCounts
+
+    passages, guilds = [p for p, _ in corpus], [g for _, g in corpus]
+    tokens = np.array([t for p in passages for t in p], np.int32)
+    offsets = np.zeros(len(passages) + 1, np.int64)
+    np.cumsum([len(p) for p in passages], out=offsets[1:])
+    postings, first_position = build_postings(tokens, offsets, 6)
+    counts = OwnerCounts.count(
+        postings, first_position, np.array(guilds, np.int64), np.diff(offsets), chunk_postings=chunk_postings
+    )
+    for name, expected in reference_counts(passages, guilds).items():
+        array = getattr(counts, name)
+        assert array.dtype == (np.int32 if name == "term" else np.int64), name
+        assert array.tolist() == expected, name
