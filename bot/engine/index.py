@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot.engine import analyzer, incremental
-from bot.engine.bm25 import BM25Core, build_postings, rank
+from bot.engine.bm25 import CHUNK_TOKENS, BM25Core, build_postings, rank
 from bot.engine.visible import EMPTY_FLOOR, OwnerCounts, Statistics, statistics_of
 from bot.store import BUNDLED, PassageRecord
 
@@ -391,28 +391,25 @@ class IndexBuilder:
         """The index: ``base`` (if any) without ``removed_docs``, then the passages added here."""
         if base is not None and len(base):
             return base._without(removed_docs)._with_appended(self)
-        base = base if base is not None else PassageIndex.empty(k1=k1, b=b)
-        keep = ~np.isin(base.doc_ids, np.fromiter(removed_docs, np.int64))
-        tokens = base.tokens[np.repeat(keep, np.diff(base.offsets))]
-        lengths = np.diff(base.offsets)[keep]
-        tokens = np.concatenate([tokens, np.frombuffer(self.tokens, dtype=np.int32)])
-        lengths = np.concatenate([lengths, np.frombuffer(self.lengths, dtype=np.int64)])
+        if base is not None:
+            k1, b = base.k1, base.b
+        # A whole build: the index's arrays are the builder's buffers, not copies of them (a
+        # builder is finished once; adding to it afterwards raises BufferError).
+        tokens = np.frombuffer(self.tokens, dtype=np.int32)
+        lengths = np.frombuffer(self.lengths, dtype=np.int64)
         offsets = np.zeros(len(lengths) + 1, np.int64)
         np.cumsum(lengths, out=offsets[1:])
-        tokens, vocabulary = _renumber_by_first_occurrence(tokens, self.vocabulary)
-
-        def joined(old: np.ndarray, new: array.array) -> np.ndarray:
-            return np.concatenate([old[keep], np.frombuffer(new, dtype=np.int64)])
-
+        renumbered, vocabulary = _renumber_by_first_occurrence(tokens, self.vocabulary)
         return PassageIndex(
-            tokens,
+            renumbered,
             offsets,
             vocabulary,
-            joined(base.passage_ids, self.passage_ids),
-            joined(base.doc_ids, self.doc_ids),
-            joined(base.guild_ids, self.guild_ids),
-            k1=base.k1,
-            b=base.b,
+            np.frombuffer(self.passage_ids, dtype=np.int64),
+            np.frombuffer(self.doc_ids, dtype=np.int64),
+            np.frombuffer(self.guild_ids, dtype=np.int64),
+            k1=k1,
+            b=b,
+            term_ids=self.term_ids if vocabulary is self.vocabulary else None,
         )
 
 
@@ -430,11 +427,34 @@ def _idf_floor(idf: np.ndarray) -> float:
 
 
 def _renumber_by_first_occurrence(tokens: np.ndarray, vocabulary: list[str]) -> tuple[np.ndarray, list[str]]:
-    """Drop unused terms and number the rest by first occurrence, as rank_bm25 orders its idf."""
+    """Drop unused terms and number the rest by first occurrence, as rank_bm25 orders its idf.
+    Tokens already numbered so (a builder's own, from its first term on) are returned as they are."""
     if len(tokens) == 0:
         return tokens, []
+    if _numbered_by_first_occurrence(tokens, len(vocabulary)):
+        return tokens, vocabulary
     used, first = np.unique(tokens, return_index=True)
     order = used[np.argsort(first, kind="stable")]
     new_id = np.full(len(vocabulary), -1, np.int32)
     new_id[order] = np.arange(len(order), dtype=np.int32)
     return new_id[tokens], [vocabulary[i] for i in order]
+
+
+def _numbered_by_first_occurrence(tokens: np.ndarray, vocabulary_size: int, *, run_size: int = CHUNK_TOKENS) -> bool:
+    """Whether terms 0..vocabulary_size-1 all occur, each first after the one numbered before it.
+
+    So it is when no token exceeds the largest before it by more than one (then each term first
+    occurs as the next number) and the largest is the last term. One pass in runs (``CHUNK_TOKENS``),
+    instead of the sort of every token that renumbering takes (6.6 s at 1M passages).
+    """
+    largest = -1
+    for start in range(0, len(tokens), run_size):
+        run = tokens[start : start + run_size]
+        if int(run[0]) > largest + 1:
+            return False
+        running = np.maximum.accumulate(run)
+        np.maximum(running, largest, out=running)
+        if (run[1:] > running[:-1] + 1).any():
+            return False
+        largest = int(running[-1])
+    return largest == vocabulary_size - 1
