@@ -42,6 +42,11 @@ _PRUNE_FROM = 400_000
 # A lookup (a binary search) costs about this many postings added by ``weighted_scores``: when
 # pruning has done that much work without finishing, scoring every posting is the cheaper way.
 _LOOKUP_COST = 10
+_DENSE_LOOKUP_COST = 3  # a read in a table over every passage (see _DENSE_FROM)
+# A list naming at least 1/_DENSE_FROM of the passages is looked up in a table over every passage
+# (2 bytes a passage, made on first use); at most _DENSE_KEPT such tables (64 MB at 1M passages).
+_DENSE_FROM = 8
+_DENSE_KEPT = 32
 # Postings of the rarest lists whose best passages give the first theta (``_seed_theta``).
 _SEED = 4096
 _SEED_TRIED = 64  # the passages of the seed with the best sums, scored exactly
@@ -230,6 +235,7 @@ class BM25Core:
         self.k1, self.b, self.epsilon = k1, b, epsilon
         self._tf_parts: dict[float, np.ndarray] = {}  # per average length (one per server's view)
         self._term_pairs: dict[int, np.ndarray] = {}  # long lists' distinct (tf, length) pairs, made on first use
+        self._dense: dict[int, np.ndarray] = {}  # the longest lists' pairs per passage (_dense_pairs)
         self.doc_len = doc_len
         self.corpus_size = len(doc_len)
         self.vocabulary_size = len(postings.ptr) - 1
@@ -330,7 +336,7 @@ class BM25Core:
         self, items: list[tuple[int, float]], avgdl: float, k: int, rows: np.ndarray | None, *, budget: float, seed: int
     ) -> list[tuple[int, float]] | None:
         """MaxScore over (term, idf > 0) pairs, or None once it has walked ``budget`` postings
-        (a lookup counts _LOOKUP_COST). ``seed``: postings that give the first theta."""
+        (a lookup counts as several). ``seed``: postings that give the first theta."""
         postings, parts = self.postings, self.tf_parts(avgdl)
         ptr = postings.ptr
         lengths = [int(ptr[term + 1] - ptr[term]) for term, _ in items]
@@ -340,6 +346,7 @@ class BM25Core:
         for j in range(len(order) - 1, -1, -1):
             term, idf = items[order[j]]
             ahead[j] = ahead[j + 1] + idf * self._max_tf_part(term, parts)
+        lookup_cost = [_DENSE_LOOKUP_COST if self._dense_list(items[i][0]) else _LOOKUP_COST for i in order]
         visible = rows if rows is not None and len(rows) < self.corpus_size else None
         theta = self._seed_theta(items, order, parts, k, visible, seed)
         seen = np.zeros(self.corpus_size, bool)  # passages a list already named
@@ -368,7 +375,7 @@ class BM25Core:
                 found, sums = found[can_reach], sums[can_reach]
                 if not len(found):
                     break
-                budget -= len(found) * _LOOKUP_COST
+                budget -= len(found) * lookup_cost[r]
                 if budget < 0:
                     return None  # it has cost as much as scoring every posting: do that
                 later, later_idf = items[order[r]]
@@ -434,12 +441,38 @@ class BM25Core:
             self._term_pairs[term] = pairs
         return float(parts[pairs].max())
 
+    def _dense_list(self, term: int) -> bool:
+        """Whether the term's postings are looked up in a table over every passage (``_dense_pairs``)."""
+        ptr = self.postings.ptr
+        return int(ptr[term + 1] - ptr[term]) * _DENSE_FROM >= self.corpus_size > 0
+
+    def _dense_pairs(self, term: int) -> np.ndarray:
+        """Per passage, 1 + the (tf, length) pair of the term's posting in it, 0 where it has none."""
+        table = self._dense.get(term)
+        if table is None:
+            postings = self.postings
+            lo, hi = postings.ptr[term], postings.ptr[term + 1]
+            table = np.zeros(self.corpus_size, np.uint16 if len(postings.shape_tf) < 65535 else np.uint32)
+            table[postings.passage[lo:hi]] = postings.shape[lo:hi] + 1
+            if len(self._dense) >= _DENSE_KEPT:
+                self._dense.pop(next(iter(self._dense)), None)
+            self._dense[term] = table
+        return table
+
     def _parts_of(self, term: int, rows: np.ndarray, parts: np.ndarray) -> np.ndarray:
         """The term's tf part in each of ``rows`` (ascending), 0.0 where it is absent."""
         postings = self.postings
         lo, hi = postings.ptr[term], postings.ptr[term + 1]
         if hi == lo:
             return np.zeros(len(rows))
+        if self._dense_list(term):
+            # A list naming many passages: a binary search in it costs about 100 ns (cache
+            # misses), a passage's entry in a table over every passage one read.
+            pair = self._dense_pairs(term)[rows]
+            found = np.zeros(len(rows))
+            present = pair > 0
+            found[present] = parts[pair[present] - 1]
+            return found
         named = postings.passage[lo:hi]
         at = np.searchsorted(named, rows)
         np.minimum(at, hi - lo - 1, out=at)
