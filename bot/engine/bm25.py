@@ -468,11 +468,7 @@ class BM25Core:
         if self._dense_list(term):
             # A list naming many passages: a binary search in it costs about 100 ns (cache
             # misses), a passage's entry in a table over every passage one read.
-            pair = self._dense_pairs(term)[rows]
-            found = np.zeros(len(rows))
-            present = pair > 0
-            found[present] = parts[pair[present] - 1]
-            return found
+            return np.concatenate(([0.0], parts))[self._dense_pairs(term)[rows]]  # entry 0: absent
         named = postings.passage[lo:hi]
         at = np.searchsorted(named, rows)
         np.minimum(at, hi - lo - 1, out=at)
