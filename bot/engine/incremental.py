@@ -42,12 +42,26 @@ def appended_postings(old: Postings, tokens: np.ndarray, offsets: np.ndarray, fi
     shape_tf, shape_dl, pair = _pairs_with(old.shape_tf, old.shape_dl, added.shape_tf, added.shape_dl)
     postings = Postings(
         ptr=old_ptr + added.ptr,
-        passage=np.insert(old.passage, at, added.passage + np.int32(first_row)),
-        shape=np.insert(old.shape, at, pair[added.shape]),
+        passage=inserted(old.passage, at, added.passage + np.int32(first_row)),
+        shape=inserted(old.shape, at, pair[added.shape]),
         shape_tf=shape_tf,
         shape_dl=shape_dl,
     )
     return postings, added, first_position
+
+
+def inserted(array: np.ndarray, at: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``np.insert(array, at, values)`` for ascending ``at``, by slice copies between the insertion
+    points: np.insert's mask over every element took 0.17 s for 28 million postings, this 0.04 s."""
+    out = np.empty(len(array) + len(values), array.dtype)
+    out[at + np.arange(len(at))] = values
+    points, before = np.unique(at, return_index=True)  # before: values inserted ahead of each point
+    start = 0
+    for point, shift in zip(points.tolist(), before.tolist()):
+        out[start + shift : point + shift] = array[start:point]
+        start = point
+    out[start + len(at) :] = array[start:]
+    return out
 
 
 def _pairs_with(tf: np.ndarray, dl: np.ndarray, new_tf: np.ndarray, new_dl: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

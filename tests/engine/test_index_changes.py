@@ -173,3 +173,15 @@ def test_the_old_index_is_unchanged_by_a_change():
     assert np.array_equal(index.tokens, tokens) and np.array_equal(index.core.postings.passage, passages)
     for name, array in before.items():
         assert np.array_equal(getattr(index.owners, name), array), name
+
+
+@given(
+    array=st.lists(st.integers(-5, 5), max_size=30),
+    at=st.lists(st.integers(0, 30), max_size=10),
+    data=st.data(),
+)
+def test_inserted_is_np_insert_for_ascending_points(array, at, data):
+    array = np.array(array, np.int32)
+    at = np.sort(np.minimum(np.array(at, np.int64), len(array)))
+    values = np.array(data.draw(st.lists(st.integers(-9, 9), min_size=len(at), max_size=len(at))), np.int32)
+    assert np.array_equal(incremental.inserted(array, at, values), np.insert(array, at, values))
