@@ -21,13 +21,15 @@ import multiprocessing
 import os
 import pickle
 import resource
-import sys
 from collections import defaultdict
+from multiprocessing import spawn
 from dataclasses import dataclass
 
 from bot.engine.documents import DocumentError, ParsedDocument, parse_text, strip_invisible
 from bot.engine.ingest import ExtractedText, UploadError, extract_text
 
+# The path of the parent's main script, for bot/engine/forkserver_main.py in the forkserver.
+MAIN_PATH_VARIABLE = "TALKSBOT_FORKSERVER_MAIN"
 # Imported once in the forkserver, so each child starts with them loaded.
 _PRELOAD = ["bot.engine.sandbox", "pypdf", "selectolax.lexbor", "pysbd", "charset_normalizer", "bot.engine.markdown"]
 
@@ -100,10 +102,14 @@ def _get_context():
     if _context is None:
         context = multiprocessing.get_context("forkserver")
         # multiprocessing re-imports the parent's main script in every child unless the
-        # forkserver imported it once already (a script, e.g. the talksbot or pytest entry point).
-        main_file = getattr(sys.modules["__main__"], "__file__", None)
-        main = ["__main__"] if main_file and os.path.isfile(main_file) else []
-        context.set_forkserver_preload(main + _PRELOAD)
+        # forkserver imported it once already (a script, e.g. the talksbot or pytest entry point):
+        # forkserver_main imports it there, at the path the children will be sent.
+        main_path = spawn.get_preparation_data("talksbot-parse").get("init_main_from_path")
+        if main_path and os.path.isfile(main_path):
+            os.environ[MAIN_PATH_VARIABLE] = main_path
+        else:
+            os.environ.pop(MAIN_PATH_VARIABLE, None)
+        context.set_forkserver_preload(["bot.engine.forkserver_main", *_PRELOAD])
         _context = context
     return _context
 
