@@ -192,6 +192,9 @@ async def run_bench(passages: int, queries: int, *, progress: bool, peers: bool 
         started = time.perf_counter()
         engine = await Engine.open(settings, seed=False)
         open_with_build_s = time.perf_counter() - started
+        # The peak so far: the corpus written and one full build (the rebuild below adds a second
+        # build while this index serves, then an add).
+        first_start_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
         try:
             build_s, lag_ms = await _loop_lag_while(engine.rebuild(save=False))
             started = time.perf_counter()
@@ -223,6 +226,7 @@ async def run_bench(passages: int, queries: int, *, progress: bool, peers: bool 
         "max_loop_lag_ms_during_rebuild": lag_ms,
         "add_to_searchable_s": round(add_to_searchable_s, 3),
         "snapshot_mb": round(snapshot_mb, 1),
+        "first_start_rss_mb": round(first_start_rss_mb, 1),
         "build_rss_mb": round(build_rss_mb, 1),
     }
     if peers:
