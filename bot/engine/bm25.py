@@ -23,8 +23,9 @@ work as scoring every posting, and does that. tests/engine/test_top_k.py checks 
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -233,9 +234,9 @@ class BM25Core:
 
     def _set(self, doc_len: np.ndarray, postings: Postings, idf: np.ndarray | None, *, k1: float, b: float, epsilon: float) -> None:
         self.k1, self.b, self.epsilon = k1, b, epsilon
-        self._tf_parts: dict[float, np.ndarray] = {}  # per average length (one per server's view)
+        self._tf_parts_at = _tf_parts_cache(postings, k1, b)
         self._term_pairs: dict[int, np.ndarray] = {}  # long lists' distinct (tf, length) pairs, made on first use
-        self._dense: dict[int, np.ndarray] = {}  # the longest lists' pairs per passage (_dense_pairs)
+        self._dense_pairs = _dense_pairs_cache(postings, len(doc_len))
         self.doc_len = doc_len
         self.corpus_size = len(doc_len)
         self.vocabulary_size = len(postings.ptr) - 1
@@ -256,17 +257,8 @@ class BM25Core:
         return postings.passage[lo:hi], postings.shape_tf[postings.shape[lo:hi]]
 
     def tf_parts(self, avgdl: float) -> np.ndarray:
-        """rank_bm25's tf part of each (tf, length) pair at average length ``avgdl``: its
-        expression, operation for operation on the same integer types, so the floats are its floats."""
-        parts = self._tf_parts.get(avgdl)
-        if parts is None:
-            k1, b = self.k1, self.b
-            q_freq, doc_len = self.postings.shape_tf, self.postings.shape_dl
-            parts = q_freq * (k1 + 1) / (q_freq + k1 * (1 - b + b * doc_len / avgdl))
-            if len(self._tf_parts) >= TF_PARTS_KEPT:
-                self._tf_parts.pop(next(iter(self._tf_parts)), None)
-            self._tf_parts[avgdl] = parts
-        return parts
+        """rank_bm25's tf part of each (tf, length) pair at average length ``avgdl`` (read-only)."""
+        return self._tf_parts_at(avgdl)
 
     def scores(self, query_terms: Sequence[int], idf: np.ndarray | None = None) -> np.ndarray:
         """Every passage's score, equal to ``BM25Okapi.get_scores`` on the same terms.
@@ -446,19 +438,6 @@ class BM25Core:
         ptr = self.postings.ptr
         return int(ptr[term + 1] - ptr[term]) * _DENSE_FROM >= self.corpus_size > 0
 
-    def _dense_pairs(self, term: int) -> np.ndarray:
-        """Per passage, 1 + the (tf, length) pair of the term's posting in it, 0 where it has none."""
-        table = self._dense.get(term)
-        if table is None:
-            postings = self.postings
-            lo, hi = postings.ptr[term], postings.ptr[term + 1]
-            table = np.zeros(self.corpus_size, np.uint16 if len(postings.shape_tf) < 65535 else np.uint32)
-            table[postings.passage[lo:hi]] = postings.shape[lo:hi] + 1
-            if len(self._dense) >= _DENSE_KEPT:
-                self._dense.pop(next(iter(self._dense)), None)
-            self._dense[term] = table
-        return table
-
     def _parts_of(self, term: int, rows: np.ndarray, parts: np.ndarray) -> np.ndarray:
         """The term's tf part in each of ``rows`` (ascending), 0.0 where it is absent."""
         postings = self.postings
@@ -484,6 +463,42 @@ class BM25Core:
         for term, idf in items:
             scores += idf * self._parts_of(term, rows, parts)
         return scores
+
+
+# The tables below are made by whichever search first needs them, on whatever thread it runs:
+# functools.lru_cache stays consistent when threads fill it at once (two may each make the same
+# table). Their functions hold the postings, not the core: no reference cycle keeps an old core's
+# arrays alive after an index change.
+
+
+def _tf_parts_cache(postings: Postings, k1: float, b: float) -> Callable[[float], np.ndarray]:
+    """rank_bm25's tf part of each (tf, length) pair by average length; the TF_PARTS_KEPT last
+    used kept."""
+
+    @functools.lru_cache(maxsize=TF_PARTS_KEPT)
+    def tf_parts(avgdl: float) -> np.ndarray:
+        # rank_bm25's expression, operation for operation on the same integer types: its floats.
+        q_freq, doc_len = postings.shape_tf, postings.shape_dl
+        parts = q_freq * (k1 + 1) / (q_freq + k1 * (1 - b + b * doc_len / avgdl))
+        parts.flags.writeable = False  # shared by every search at this average length
+        return parts
+
+    return tf_parts
+
+
+def _dense_pairs_cache(postings: Postings, corpus_size: int) -> Callable[[int], np.ndarray]:
+    """Per passage, 1 + the (tf, length) pair of a term's posting in it, 0 where it has none; the
+    _DENSE_KEPT last used kept."""
+
+    @functools.lru_cache(maxsize=_DENSE_KEPT)
+    def dense_pairs(term: int) -> np.ndarray:
+        lo, hi = postings.ptr[term], postings.ptr[term + 1]
+        table = np.zeros(corpus_size, np.uint16 if len(postings.shape_tf) < 65535 else np.uint32)
+        table[postings.passage[lo:hi]] = postings.shape[lo:hi] + 1
+        table.flags.writeable = False
+        return table
+
+    return dense_pairs
 
 
 def _members(ascending: np.ndarray, values: np.ndarray) -> np.ndarray:

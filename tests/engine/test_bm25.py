@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+import threading
+
 import numpy as np
 import pytest
 from hypothesis import assume, example, given
@@ -121,6 +124,42 @@ def test_term_postings_lists_only_containing_passages():
     passages, parts = core.term_postings(ids["a"])
     assert list(passages) == [0, 2]
     assert parts[1] > parts[0]  # two occurrences in a document of the same length
+
+
+
+def test_tf_parts_asked_from_several_threads_at_once_are_each_averages_own():
+    """The index is shared by the event loop and worker threads; its tf parts per average length
+    (one per server's view) are made on first use and the oldest dropped. Threads asking for
+    many averages at once, with thread switches as frequent as Python allows, each get their
+    average's parts. (Dropping the oldest by a dict's first key raised "dictionary changed size
+    during iteration" here within a few hundred calls.)"""
+    corpus = [["a", "b", "a"], ["c"], ["a", "c", "d", "d"]]
+    core, _ = build_core(corpus, 1.2, 0.75)
+    averages = [1.0 + i / 8 for i in range(12_000)]
+    one_thread, _ = build_core(corpus, 1.2, 0.75)
+    expected = [one_thread.tf_parts(avgdl).tolist() for avgdl in averages]
+    found: dict[int, list[float]] = {}
+    errors: list[Exception] = []
+
+    def ask(first: int) -> None:
+        try:
+            for i in range(first, len(averages), 4):
+                found[i] = core.tf_parts(averages[i]).tolist()
+        except Exception as error:  # any error at all fails the test below
+            errors.append(error)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=ask, args=(first,)) for first in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []
+    assert [found[i] for i in range(len(averages))] == expected
 
 
 # -- ranking ----------------------------------------------------------------------------------
