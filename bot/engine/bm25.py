@@ -4,21 +4,12 @@
 100k passages). This index keeps the same statistics in arrays and adds up, per query term,
 rank_bm25's term weight over only the passages that contain the term. The scores are the same
 floating-point numbers as ``BM25Okapi.get_scores`` on the same terms: the idf is ``_calc_idf``'s
-arithmetic (on the document frequencies in the order rank_bm25 would see them), and the per-posting arithmetic is rank_bm25's expression, term by term, in query order.
+arithmetic (on the document frequencies in the order rank_bm25 would see them), and the
+per-posting arithmetic is rank_bm25's expression, term by term, in query order.
 tests/engine/test_bm25.py checks this against BM25Okapi on random corpora.
 
-Ranking ties (equal scores) are broken by passage position: the earlier passage first.
-
-The k best need not score every posting (``top_positive``): MaxScore (Turtle & Flood 1995, as in
-Lucene and PISA). A term adds at most its bound, idf * the largest tf part among its postings. The
-terms' lists are taken rarest first; each passage is scored the first time a list names it, unless
-what it has so far plus the bounds of the lists still ahead cannot reach theta, the k-th best exact
-score found yet (those lists are searched for it one by one, dropping it as soon as it cannot). Once
-the bounds of the lists not yet opened add up to less than theta, no passage only they name can
-enter the k best: the long lists of common terms are usually only searched, never walked. A kept
-passage's score is computed again term by term in query order from 0.0, the same floats as the
-full sums. When theta stays low (few matches, or k about as many), pruning gives up after as much
-work as scoring every posting, and does that. tests/engine/test_top_k.py checks both agree.
+Ranking ties (equal scores) are broken by passage position: the earlier passage first. Finding
+the k best without scoring every posting is bot/engine/maxscore.py's.
 """
 
 from __future__ import annotations
@@ -32,28 +23,6 @@ import numpy as np
 
 
 TF_PARTS_KEPT = 64  # tf-part tables kept per core: one per average length (server view) in use
-
-# A term with more postings than this keeps the set of its (tf, length) pairs, so its bound at a new
-# average length costs a look at a few hundred pairs, not at every posting (shorter lists are just read).
-_PAIRS_KEPT_ABOVE = 1024
-# Full scoring costs about 5 ns per posting and passage; pruning's some fifty numpy calls about
-# 2 ms whatever it saves: below this many postings and passages, scoring everything is faster
-# (measured on the bench's questions at 100k passages).
-_PRUNE_FROM = 400_000
-# A lookup (a binary search) costs about this many postings added by ``weighted_scores``: when
-# pruning has done that much work without finishing, scoring every posting is the cheaper way.
-_LOOKUP_COST = 10
-_DENSE_LOOKUP_COST = 3  # a read in a table over every passage (see _DENSE_FROM)
-# A list naming at least 1/_DENSE_FROM of the passages is looked up in a table over every passage
-# (2 bytes a passage, made on first use); at most _DENSE_KEPT such tables (64 MB at 1M passages).
-_DENSE_FROM = 8
-_DENSE_KEPT = 32
-# Postings of the rarest lists whose best passages give the first theta (``_seed_theta``).
-_SEED = 4096
-_SEED_TRIED = 64  # the passages of the seed with the best sums, scored exactly
-# Bounds and partial sums are added in another order than the exact scores: compared with this
-# relative slack, far above the rounding of a question's few hundred terms (n * 2**-53 each).
-_SLACK = 1e-9
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,8 +204,6 @@ class BM25Core:
     def _set(self, doc_len: np.ndarray, postings: Postings, idf: np.ndarray | None, *, k1: float, b: float, epsilon: float) -> None:
         self.k1, self.b, self.epsilon = k1, b, epsilon
         self._tf_parts_at = _tf_parts_cache(postings, k1, b)
-        self._term_pairs: dict[int, np.ndarray] = {}  # long lists' distinct (tf, length) pairs, made on first use
-        self._dense_pairs = _dense_pairs_cache(postings, len(doc_len))
         self.doc_len = doc_len
         self.corpus_size = len(doc_len)
         self.vocabulary_size = len(postings.ptr) - 1
@@ -291,189 +258,13 @@ class BM25Core:
             at += hi - lo
         return np.bincount(rows, weights=weights, minlength=self.corpus_size).astype(np.float64, copy=False)
 
-    def top_k(self, query_terms: Sequence[int], k: int) -> list[tuple[int, float]]:
-        """The k best (passage, score) of ``scores``, ties broken by passage position: passages
-        without any query term (score 0.0) too, when fewer than k have one."""
-        weighted = [(term, float(self.idf[term])) for term in query_terms if term >= 0]
-        if k <= 0 or any(not idf > 0 for _, idf in weighted):
-            # rank_bm25's idf is 0 or negative for terms in half the passages or more: a passage
-            # with the term can score at or below one without it, so only full scores rank.
-            return rank(self.scores(query_terms), k)
-        found = self.top_positive(weighted, self.avgdl, k)
-        if len(found) < k:  # every passage scoring above 0 is found: then the first 0.0s by position
-            zero = np.arange(min(self.corpus_size, k + len(found)))
-            zero = np.setdiff1d(zero, np.array([row for row, _ in found], np.int64))[: k - len(found)]
-            found += [(int(row), 0.0) for row in zero]
-        return found
-
-    def top_positive(
-        self, weighted_terms: Sequence[tuple[int, float]], avgdl: float, k: int, rows: np.ndarray | None = None
-    ) -> list[tuple[int, float]]:
-        """``rank_positive(self.weighted_scores(weighted_terms, avgdl), k, rows)``, the same list,
-        mostly without scoring every posting (MaxScore, see the module docstring)."""
-        if k <= 0 or not weighted_terms:
-            return []
-        ptr = self.postings.ptr
-        # As much work as scoring every posting: past that, pruning has not paid (few matches,
-        # or k about as many, keep theta low), and scoring everything is cheaper.
-        budget = sum(int(ptr[term + 1] - ptr[term]) for term, _ in weighted_terms)
-        worth_pruning = budget + self.corpus_size >= _PRUNE_FROM
-        if worth_pruning and all(idf > 0 for _, idf in weighted_terms):  # the bounds need weights >= 0
-            found = self._max_score(list(weighted_terms), avgdl, k, rows, budget=budget, seed=_SEED)
-            if found is not None:
-                return found
-        return rank_positive(self.weighted_scores(weighted_terms, avgdl), k, rows)
-
-    def _max_score(
-        self, items: list[tuple[int, float]], avgdl: float, k: int, rows: np.ndarray | None, *, budget: float, seed: int
-    ) -> list[tuple[int, float]] | None:
-        """MaxScore over (term, idf > 0) pairs, or None once it has walked ``budget`` postings
-        (a lookup counts as several). ``seed``: postings that give the first theta."""
-        postings, parts = self.postings, self.tf_parts(avgdl)
-        ptr = postings.ptr
-        lengths = [int(ptr[term + 1] - ptr[term]) for term, _ in items]
-        order = sorted(range(len(items)), key=lengths.__getitem__)  # rarest first
-        # ahead[j]: the most the lists order[j:] can add to a passage's score.
-        ahead = [0.0] * (len(order) + 1)
-        for j in range(len(order) - 1, -1, -1):
-            term, idf = items[order[j]]
-            ahead[j] = ahead[j + 1] + idf * self._max_tf_part(term, parts)
-        lookup_cost = [_DENSE_LOOKUP_COST if self._dense_list(items[i][0]) else _LOOKUP_COST for i in order]
-        visible = rows if rows is not None and len(rows) < self.corpus_size else None
-        theta = self._seed_theta(items, order, parts, k, visible, seed)
-        seen = np.zeros(self.corpus_size, bool)  # passages a list already named
-        kept_rows, kept_sums = np.zeros(0, postings.passage.dtype), np.zeros(0)  # passages that may rank
-        for j, i in enumerate(order):
-            floor = theta * (1 - _SLACK)  # sums in another order than the exact scores': slack
-            if ahead[j] < floor:
-                break  # a passage no list so far named scores at most ahead[j] < theta
-            term, idf = items[i]
-            lo, hi = ptr[term], ptr[term + 1]
-            named = postings.passage[lo:hi]
-            budget -= len(named)
-            if budget < 0:
-                return None
-            new = ~seen[named]
-            seen[named] = True
-            found = named[new]
-            sums = idf * parts[postings.shape[lo:hi][new]]
-            if visible is not None:  # a passage the view does not see is never ranked
-                shown = _members(visible, found)
-                found, sums = found[shown], sums[shown]
-            # Each later list adds its weight or nothing: drop a passage as soon as what it has
-            # plus everything still ahead falls short of theta.
-            for r in range(j + 1, len(order)):
-                can_reach = sums + ahead[r] >= floor
-                found, sums = found[can_reach], sums[can_reach]
-                if not len(found):
-                    break
-                budget -= len(found) * lookup_cost[r]
-                if budget < 0:
-                    return None  # it has cost as much as scoring every posting: do that
-                later, later_idf = items[order[r]]
-                sums += later_idf * self._parts_of(later, found, parts)
-            can_reach = sums >= floor
-            kept_rows = np.concatenate([kept_rows, found[can_reach]])
-            kept_sums = np.concatenate([kept_sums, sums[can_reach]])
-            if len(kept_sums) >= k:  # k passages score at least the k-th sum (less the slack)
-                kth = float(np.partition(kept_sums, len(kept_sums) - k)[len(kept_sums) - k])
-                theta = max(theta, kth * (1 - _SLACK))
-                can_reach = kept_sums >= theta * (1 - _SLACK)
-                kept_rows, kept_sums = kept_rows[can_reach], kept_sums[can_reach]
-        scores = self._exact_scores(items, kept_rows, parts)
-        positive = scores > 0  # as rank_positive (a weight can only underflow to 0.0)
-        return rank_rows(kept_rows[positive], scores[positive], k)
-
-    def _seed_theta(
-        self,
-        items: list[tuple[int, float]],
-        order: list[int],
-        parts: np.ndarray,
-        k: int,
-        visible: np.ndarray | None,
-        seed: int,
-    ) -> float:
-        """A first theta, so that pruning starts with the first list: the exact k-th best score of
-        the passages with the most weight in the rarest lists (their first ``seed`` postings),
-        usually those with several rare terms. 0.0 when fewer than k are there."""
-        postings, ptr = self.postings, self.postings.ptr
-        named, weights, taken = [np.zeros(0, postings.passage.dtype)], [np.zeros(0)], 0
-        for i in order:
-            if taken >= seed:
-                break
-            term, idf = items[i]
-            lo = ptr[term]
-            hi = min(ptr[term + 1], lo + seed - taken)
-            named.append(postings.passage[lo:hi])
-            weights.append(idf * parts[postings.shape[lo:hi]])
-            taken += hi - lo
-        found, weight = np.concatenate(named), np.concatenate(weights)
-        if visible is not None:
-            shown = _members(visible, found)
-            found, weight = found[shown], weight[shown]
-        found, first = np.unique(found, return_inverse=True)
-        if len(found) < k:
-            return 0.0
-        sums = np.bincount(first, weights=weight)
-        # More than k: the best sums so far need not be the best scores, and a few more cost nothing.
-        tried = min(len(found), max(k, _SEED_TRIED))
-        best = np.sort(found[np.argpartition(sums, len(sums) - tried)[len(sums) - tried :]])
-        scores = self._exact_scores(items, best, parts)
-        return float(np.partition(scores, tried - k)[tried - k])
-
-    def _max_tf_part(self, term: int, parts: np.ndarray) -> float:
-        """The largest tf part among the term's postings (exactly one of them, so a true bound)."""
-        postings = self.postings
-        lo, hi = postings.ptr[term], postings.ptr[term + 1]
-        if hi - lo <= _PAIRS_KEPT_ABOVE:
-            return float(parts[postings.shape[lo:hi]].max()) if hi > lo else 0.0
-        pairs = self._term_pairs.get(term)
-        if pairs is None:
-            pairs = np.flatnonzero(np.bincount(postings.shape[lo:hi], minlength=len(parts)))
-            self._term_pairs[term] = pairs
-        return float(parts[pairs].max())
-
-    def _dense_list(self, term: int) -> bool:
-        """Whether the term's postings are looked up in a table over every passage (``_dense_pairs``)."""
-        ptr = self.postings.ptr
-        return int(ptr[term + 1] - ptr[term]) * _DENSE_FROM >= self.corpus_size > 0
-
-    def _parts_of(self, term: int, rows: np.ndarray, parts: np.ndarray) -> np.ndarray:
-        """The term's tf part in each of ``rows`` (ascending), 0.0 where it is absent."""
-        postings = self.postings
-        lo, hi = postings.ptr[term], postings.ptr[term + 1]
-        if hi == lo:
-            return np.zeros(len(rows))
-        if self._dense_list(term):
-            # A list naming many passages: a binary search in it costs about 100 ns (cache
-            # misses), a passage's entry in a table over every passage one read.
-            return np.concatenate(([0.0], parts))[self._dense_pairs(term)[rows]]  # entry 0: absent
-        named = postings.passage[lo:hi]
-        at = np.searchsorted(named, rows)
-        np.minimum(at, hi - lo - 1, out=at)
-        present = named[at] == rows
-        found = np.zeros(len(rows))
-        found[present] = parts[postings.shape[lo + at[present]]]
-        return found
-
-    def _exact_scores(self, items: list[tuple[int, float]], rows: np.ndarray, parts: np.ndarray) -> np.ndarray:
-        """The scores of ``rows`` as ``weighted_scores`` adds them: from 0.0, term by term in
-        query order (adding 0.0 for an absent term changes no bit of a sum >= 0)."""
-        scores = np.zeros(len(rows))
-        for term, idf in items:
-            scores += idf * self._parts_of(term, rows, parts)
-        return scores
-
-
-# The tables below are made by whichever search first needs them, on whatever thread it runs:
-# functools.lru_cache stays consistent when threads fill it at once (two may each make the same
-# table). Their functions hold the postings, not the core: no reference cycle keeps an old core's
-# arrays alive after an index change.
-
 
 def _tf_parts_cache(postings: Postings, k1: float, b: float) -> Callable[[float], np.ndarray]:
-    """rank_bm25's tf part of each (tf, length) pair by average length; the TF_PARTS_KEPT last
-    used kept."""
+    """rank_bm25's tf part of each (tf, length) pair by average length, the TF_PARTS_KEPT last used
+    kept. A table is made by the first search that needs it, on whatever thread that runs:
+    functools.lru_cache stays consistent when threads fill it at once (two may each make the same
+    table). The function holds the postings, not the core, so no reference cycle keeps an old
+    core's arrays alive after an index change."""
 
     @functools.lru_cache(maxsize=TF_PARTS_KEPT)
     def tf_parts(avgdl: float) -> np.ndarray:
@@ -484,29 +275,6 @@ def _tf_parts_cache(postings: Postings, k1: float, b: float) -> Callable[[float]
         return parts
 
     return tf_parts
-
-
-def _dense_pairs_cache(postings: Postings, corpus_size: int) -> Callable[[int], np.ndarray]:
-    """Per passage, 1 + the (tf, length) pair of a term's posting in it, 0 where it has none; the
-    _DENSE_KEPT last used kept."""
-
-    @functools.lru_cache(maxsize=_DENSE_KEPT)
-    def dense_pairs(term: int) -> np.ndarray:
-        lo, hi = postings.ptr[term], postings.ptr[term + 1]
-        table = np.zeros(corpus_size, np.uint16 if len(postings.shape_tf) < 65535 else np.uint32)
-        table[postings.passage[lo:hi]] = postings.shape[lo:hi] + 1
-        table.flags.writeable = False
-        return table
-
-    return dense_pairs
-
-
-def _members(ascending: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Which of ``values`` are in the ascending array ``ascending`` (a boolean per value)."""
-    if not len(ascending):
-        return np.zeros(len(values), bool)
-    at = np.minimum(np.searchsorted(ascending, values), len(ascending) - 1)
-    return ascending[at] == values
 
 
 # Above this many passages, rank_positive first finds a threshold from a sample of them.

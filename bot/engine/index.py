@@ -19,6 +19,7 @@ import numpy as np
 
 from bot.engine import analyzer, incremental
 from bot.engine.bm25 import CHUNK_TOKENS, BM25Core, build_postings, rank
+from bot.engine.maxscore import MaxScore
 from bot.engine.visible import EMPTY_FLOOR, OwnerCounts, Statistics, statistics_of
 from bot.store import BUNDLED, PassageRecord
 
@@ -78,6 +79,7 @@ class PassageIndex:
             core = BM25Core.from_postings(doc_len, postings, k1=k1, b=b)
             owners = OwnerCounts.count(postings, first_position, guild_ids, doc_len)
         self.core, self.owners = core, owners
+        self.maxscore = MaxScore(core)  # the k best of the core's scores, pruned
         self.floor = _idf_floor(self.core.idf)
         self.ranking_idf = np.maximum(self.core.idf, self.floor)
         self._statistics: dict[tuple[int, ...], Statistics] = {}  # per visible set, made on first use
@@ -329,8 +331,8 @@ class View:
         if not len(self.index) or not terms:
             return []
         index = self.index
-        # Only the k best: pruned (exactly rank_positive over the full scores, see bm25.py).
-        ranked = index.core.top_positive(self._weighted(terms, floored=True), self._avgdl, k, self.rows)
+        # Exactly rank_positive over the full scores, mostly without computing them (maxscore.py).
+        ranked = index.maxscore.top_positive(self._weighted(terms, floored=True), self._avgdl, k, self.rows)
         return [Hit(row, int(index.passage_ids[row]), int(index.doc_ids[row]), score) for row, score in ranked]
 
     def search_in_conversation(

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from rank_bm25 import BM25Okapi
 
 from bot.engine.bm25 import BM25Core, build_postings, okapi_idf, rank, rank_positive
+from bot.engine.maxscore import MaxScore
 from bot.settings import Settings
 
 DEFAULTS = Settings.model_construct()  # field defaults only; no environment, no store
@@ -116,7 +117,7 @@ def test_unknown_and_empty_queries_score_zero():
 def test_empty_corpus():
     core = BM25Core(np.zeros(0, np.int32), np.zeros(1, np.int64), 0)
     assert core.scores([]).shape == (0,)
-    assert core.top_k([], 3) == []
+    assert MaxScore(core).top_k([], 3) == []
 
 
 def test_term_postings_lists_only_containing_passages():
@@ -213,7 +214,7 @@ def test_top_k_equals_stable_sort_of_get_scores(corpus, query, k):
     expected_scores = BM25Okapi(corpus, k1=DEFAULTS.k1, b=DEFAULTS.b).get_scores(query)
     order = np.argsort(-expected_scores, kind="stable")[:k]
     expected = [(int(i), float(expected_scores[i])) for i in order]
-    assert core.top_k([ids.get(w, -1) for w in query], k) == expected
+    assert MaxScore(core).top_k([ids.get(w, -1) for w in query], k) == expected
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -1,4 +1,4 @@
-"""The k best passages found by pruning (MaxScore, bot/engine/bm25.py) are exactly those of full
+"""The k best passages found by pruning (MaxScore, bot/engine/maxscore.py) are exactly those of full
 scoring: the same passages, in the same order (score desc, then position), with the same floats."""
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ from hypothesis import example, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from bot.engine import bm25
+from bot.engine import maxscore
 from bot.engine.analyzer import analyze
 from bot.engine.bm25 import BM25Core, rank, rank_positive
 from bot.engine.index import PassageIndex
+from bot.engine.maxscore import MaxScore
 from bot.store import BUNDLED, PassageRecord
 
 A, B = 111, 222
@@ -84,29 +85,30 @@ def test_pruned_top_k_equals_full_scoring_and_rank(corpus, k, data):
     rows = data.draw(visible_rows(core.corpus_size))
     avgdl = data.draw(st.sampled_from([core.avgdl, 1.0, 7.5]))
     expected = rank_positive(core.weighted_scores(weighted, avgdl), k, rows)
-    assert core.top_positive(weighted, avgdl, k, rows) == expected
-    with mock.patch.object(bm25, "_PRUNE_FROM", 0):  # pruned however small the corpus
-        assert core.top_positive(weighted, avgdl, k, rows) == expected
+    pruning = MaxScore(core)
+    assert pruning.top_positive(weighted, avgdl, k, rows) == expected
+    with mock.patch.object(maxscore, "_PRUNE_FROM", 0):  # pruned however small the corpus
+        assert pruning.top_positive(weighted, avgdl, k, rows) == expected
     if not weighted:
         return
     # MaxScore itself, never giving up for the full path, from no seed theta to a seed of everything.
     for seed in (0, 1, 7, 100_000):
-        assert core._max_score(weighted, avgdl, k, rows, budget=math.inf, seed=seed) == expected, seed
+        assert pruning.search(weighted, avgdl, k, rows, budget=math.inf, seed=seed) == expected, seed
 
 
 @given(corpus=skewed_corpora(), query=queries, k=ks)
 @example(corpus=[[0, 1], [1], [0, 1, 1]], query=[0, 0, 5], k=5)  # k larger than the matches: 0.0s by position
 @example(corpus=[[0], [0], [0], [1]], query=[0, 1], k=2)  # a term in most passages: negative idf
 @hsettings(max_examples=300, deadline=None)
-def test_core_top_k_equals_rank_of_every_score(corpus, query, k):
+def test_top_k_equals_rank_of_every_score(corpus, query, k):
     """``top_k`` ranks every passage, those without the terms at 0.0 too, with rank_bm25's idf
     (0 or negative for terms in half the passages or more)."""
     core, ids = core_of(corpus)
     term_ids = [ids.get(word, -1) for word in query]
     expected = rank(core.scores(term_ids), k)
-    assert core.top_k(term_ids, k) == expected
-    with mock.patch.object(bm25, "_PRUNE_FROM", 0):
-        assert core.top_k(term_ids, k) == expected
+    assert MaxScore(core).top_k(term_ids, k) == expected
+    with mock.patch.object(maxscore, "_PRUNE_FROM", 0):
+        assert MaxScore(core).top_k(term_ids, k) == expected
 
 
 def test_a_common_terms_list_is_not_walked_when_its_bound_is_below_theta():
@@ -117,11 +119,12 @@ def test_a_common_terms_list_is_not_walked_when_its_bound_is_below_theta():
     weighted = [(ids[0], 0.1), (ids[1], 5.0)]
     expected = rank_positive(core.weighted_scores(weighted, core.avgdl), 3)
     assert [row for row, _ in expected] == [7, 407, 807]
-    assert core._max_score(weighted, core.avgdl, 3, None, budget=100, seed=0) == expected
+    pruning = MaxScore(core)
+    assert pruning.search(weighted, core.avgdl, 3, None, budget=100, seed=0) == expected
     # With k beyond the rare passages, the common passages rank too: its list must be walked.
-    assert core._max_score(weighted, core.avgdl, 6, None, budget=100, seed=0) is None
-    with mock.patch.object(bm25, "_PRUNE_FROM", 0):
-        assert core.top_positive(weighted, core.avgdl, 6) == rank_positive(core.weighted_scores(weighted, core.avgdl), 6)
+    assert pruning.search(weighted, core.avgdl, 6, None, budget=100, seed=0) is None
+    with mock.patch.object(maxscore, "_PRUNE_FROM", 0):
+        assert pruning.top_positive(weighted, core.avgdl, 6) == rank_positive(core.weighted_scores(weighted, core.avgdl), 6)
 
 
 # -- a server's view: its rows and its own statistics ------------------------------------------
@@ -147,9 +150,9 @@ def test_each_views_search_ranks_like_full_scoring_of_what_it_sees(corpus, owner
         view = index.view(guild_id, bundled=bundled)
         full = rank_positive(view.scores(terms), k, view.rows)
         assert [(hit.row, hit.score) for hit in view.search(terms, k)] == full, (guild_id, bundled)
-        with mock.patch.object(bm25, "_PRUNE_FROM", 0):
+        with mock.patch.object(maxscore, "_PRUNE_FROM", 0):
             assert [(hit.row, hit.score) for hit in view.search(terms, k)] == full, (guild_id, bundled)
         weighted = view._weighted(terms, floored=True)
         if weighted:
-            found = index.core._max_score(weighted, view._avgdl, k, view.rows, budget=math.inf, seed=3)
+            found = index.maxscore.search(weighted, view._avgdl, k, view.rows, budget=math.inf, seed=3)
             assert found == full, (guild_id, bundled)
