@@ -106,8 +106,8 @@ class MaxScore:
         lists give the first theta (0: none)."""
         core = self.core
         postings, parts = core.postings, core.tf_parts(avgdl)
-        order = sorted(range(len(weighted_terms)), key=lambda i: self._length(weighted_terms[i][0]))  # rarest first
-        terms = [weighted_terms[i] for i in order]
+        # Rarest first: the fewest passages to walk, and the others' lists are searched for them.
+        terms = sorted(weighted_terms, key=lambda pair: self._length(pair[0]))
         # ahead[j]: the most the lists terms[j:] can add to a passage's score.
         ahead = [0.0] * (len(terms) + 1)
         for j in range(len(terms) - 1, -1, -1):
@@ -190,7 +190,8 @@ class MaxScore:
         sums = np.bincount(first, weights=weight)
         # The best sums so far need not be the best scores: a few more than k cost nothing.
         tried = min(len(found), max(k, _SEED_TRIED))
-        best = np.sort(found[np.argpartition(sums, len(sums) - tried)[len(sums) - tried :]])  # searched in order
+        best = found[np.argpartition(sums, len(sums) - tried)[len(sums) - tried :]]
+        best.sort()  # the lists are searched for them in order
         scores = self._exact_scores(weighted_terms, best, parts)
         return float(np.partition(scores, tried - k)[tried - k])
 
@@ -228,7 +229,9 @@ class MaxScore:
         found[present] = parts[postings.shape[lo + at[present]]]
         return found
 
-    def _exact_scores(self, weighted_terms: list[tuple[int, float]], rows: np.ndarray, parts: np.ndarray) -> np.ndarray:
+    def _exact_scores(
+        self, weighted_terms: list[tuple[int, float]], rows: np.ndarray, parts: np.ndarray
+    ) -> np.ndarray:
         """The scores of ``rows`` as ``BM25Core.weighted_scores`` adds them: from 0.0, term by term
         in query order (adding 0.0 for an absent term changes no bit of a sum >= 0)."""
         scores = np.zeros(len(rows))
