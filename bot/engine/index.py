@@ -374,8 +374,13 @@ class IndexBuilder:
         self.passage_ids = array.array("q")
         self.doc_ids = array.array("q")
         self.guild_ids = array.array("q")
+        self.finished = False
 
     def add(self, passages: Iterable[PassageRecord]) -> None:
+        if self.finished:
+            # The finished index holds this builder's vocabulary and term ids: a new term here
+            # would give the index a term id past its arrays.
+            raise RuntimeError("IndexBuilder.add after finish: the index holds this builder's buffers")
         term_ids, vocabulary = self.term_ids, self.vocabulary
         for passage in passages:
             terms = analyzer.analyze(indexed_text(passage))
@@ -390,13 +395,14 @@ class IndexBuilder:
             self.guild_ids.append(passage.guild_id)
 
     def finish(self, base: PassageIndex | None = None, *, removed_docs: Iterable[int] = (), k1: float = 1.5, b: float = 0.75) -> PassageIndex:
-        """The index: ``base`` (if any) without ``removed_docs``, then the passages added here."""
+        """The index: ``base`` (if any) without ``removed_docs``, then the passages added here.
+        The builder can not be added to afterwards."""
+        self.finished = True
         if base is not None and len(base):
             return base._without(removed_docs)._with_appended(self)
         if base is not None:
             k1, b = base.k1, base.b
-        # A whole build: the index's arrays are the builder's buffers, not copies of them (a
-        # builder is finished once; adding to it afterwards raises BufferError).
+        # A whole build: the index's arrays, vocabulary and term ids are the builder's, not copies.
         tokens = np.frombuffer(self.tokens, dtype=np.int32)
         lengths = np.frombuffer(self.lengths, dtype=np.int64)
         offsets = np.zeros(len(lengths) + 1, np.int64)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
@@ -252,3 +253,19 @@ def test_a_whole_build_keeps_the_builders_numbers_and_is_the_same_index_as_a_ren
     assert [h.passage_id for h in again.search(["beijing", "talk"], 3, guild_id=None)] == [
         h.passage_id for h in index.search(["beijing", "talk"], 3, guild_id=None)
     ]
+
+
+def test_adding_to_a_finished_builder_is_refused_and_leaves_its_index_answering():
+    """A whole build's index holds its builder's vocabulary and term ids: an add after finish must
+    not give the index a term it has no arrays for (every question with it would fail)."""
+    from bot.engine.index import IndexBuilder
+
+    builder = IndexBuilder()
+    builder.add([passage(1, "The talks resumed.")])
+    index = builder.finish(k1=K1, b=B)
+    vocabulary = list(index.vocabulary)
+    with pytest.raises(RuntimeError, match="after finish"):
+        builder.add([passage(2, "A ferry sank in the typhoon.")])
+    assert index.vocabulary == vocabulary
+    assert found(index, "ferry typhoon") == []
+    assert found(index, "talks") == [1]
