@@ -93,8 +93,10 @@ def appended_counts(counts: OwnerCounts, later: OwnerCounts) -> OwnerCounts:
         lengths[target] += source.lengths
     entries[mine] = np.diff(counts.ptr)
     df = counts.df.copy()
-    insert_at, inserted, first_order, first_at = [], [], [], []
-    inserted_so_far = 0
+    # Per owner of ``later``: where its new entries go, which of later's entries they are, their
+    # numbers (among all new entries) in order of first occurrence, and where they go in by_first.
+    insert_at, new_entries, new_by_first, by_first_at = [], [], [], []
+    new_so_far = 0
     for i, owner_id in enumerate(later.owner_ids.tolist()):
         theirs_span = slice(int(later.ptr[i]), int(later.ptr[i + 1]))
         at = int(np.searchsorted(counts.owner_ids, np.int64(owner_id)))
@@ -107,17 +109,18 @@ def appended_counts(counts: OwnerCounts, later: OwnerCounts) -> OwnerCounts:
         df[lo + where[shared]] += later.df[theirs_span][shared]
         new = np.flatnonzero(~shared)
         insert_at.append(lo + where[new])
-        inserted.append(theirs_span.start + new)
+        new_entries.append(theirs_span.start + new)
         entries[theirs[i]] += len(new)
         # The owner's new terms first occur after all its old ones: they follow them in by_first.
         local_order = later.by_first[theirs_span] - theirs_span.start
         rank = np.full(theirs_span.stop - theirs_span.start, -1, np.int64)
-        rank[new] = inserted_so_far + np.arange(len(new))
-        first_order.append(rank[local_order][~shared[local_order]])
-        first_at.append(np.full(len(new), hi, np.int64))
-        inserted_so_far += len(new)
-    insert_at = np.concatenate(insert_at) if insert_at else np.zeros(0, np.int64)
-    inserted = np.concatenate(inserted) if inserted else np.zeros(0, np.int64)
+        rank[new] = new_so_far + np.arange(len(new))
+        new_by_first.append(rank[local_order][~shared[local_order]])
+        by_first_at.append(np.full(len(new), hi, np.int64))
+        new_so_far += len(new)
+    none = [np.zeros(0, np.int64)]  # ``later`` may have no owners
+    insert_at, new_entries = np.concatenate(none + insert_at), np.concatenate(none + new_entries)
+    new_by_first, by_first_at = np.concatenate(none + new_by_first), np.concatenate(none + by_first_at)
     # np.insert puts the k-th inserted entry (positions ascending) at insert_at[k] + k, and moves
     # an old entry e up by the insertions at or before it.
     new_number = insert_at + np.arange(len(insert_at))
@@ -129,10 +132,10 @@ def appended_counts(counts: OwnerCounts, later: OwnerCounts) -> OwnerCounts:
         passages=passages,
         lengths=lengths,
         ptr=ptr,
-        term=np.insert(counts.term, insert_at, later.term[inserted]),
-        df=np.insert(df, insert_at, later.df[inserted]),
-        first=np.insert(counts.first, insert_at, later.first[inserted]),
-        by_first=np.insert(old_by_first, np.concatenate(first_at) if first_at else insert_at, new_number[np.concatenate(first_order)] if first_order else new_number),
+        term=np.insert(counts.term, insert_at, later.term[new_entries]),
+        df=np.insert(df, insert_at, later.df[new_entries]),
+        first=np.insert(counts.first, insert_at, later.first[new_entries]),
+        by_first=np.insert(old_by_first, by_first_at, new_number[new_by_first]),
     )
 
 
@@ -150,8 +153,7 @@ class Removal:
         doc_len = index.core.doc_len
         self.gone = np.flatnonzero(~keep)
         self.gone_start = index.offsets[self.gone]
-        gone_end = self.gone_start + doc_len[self.gone]
-        self.gone_end = gone_end
+        self.gone_end = self.gone_start + doc_len[self.gone]
         self.removed_before = np.zeros(len(self.gone) + 1, np.int64)  # tokens of the first k removed passages
         np.cumsum(doc_len[self.gone], out=self.removed_before[1:])
         self.tokens = index.tokens[np.repeat(keep, doc_len)]
@@ -224,16 +226,16 @@ class Removal:
         order = counts.by_first[staying[counts.by_first]]
         block = np.zeros(owners + 1, np.int64)  # each owner's entries in ``order``
         np.cumsum(np.bincount(owner_of_entry[staying], minlength=owners), out=block[1:])
-        insert_at, inserted = [], []
+        insert_at, refound_entries = [], []
         for owner_at in np.unique(owner_of_entry[refound]).tolist():
             lo, hi = int(counts.ptr[owner_at]), int(counts.ptr[owner_at + 1])
             again = lo + np.flatnonzero(refound[lo:hi])
             again = again[np.argsort(first[again], kind="stable")]
             staying_first = first[order[block[owner_at] : block[owner_at + 1]]]
             insert_at.append(block[owner_at] + np.searchsorted(staying_first, first[again]))
-            inserted.append(again)
+            refound_entries.append(again)
         if insert_at:
-            order = np.insert(order, np.concatenate(insert_at), np.concatenate(inserted))
+            order = np.insert(order, np.concatenate(insert_at), np.concatenate(refound_entries))
         number = np.cumsum(kept) - 1
         entries = np.bincount(owner_of_entry[kept], minlength=owners)
         present = passages > 0
@@ -330,7 +332,6 @@ def _renumbered(counts: OwnerCounts, new_id: np.ndarray, moved: np.ndarray) -> O
     position[go] = at + np.arange(len(go))
     entries = np.empty(len(term), np.int64)
     entries[position] = np.arange(len(term))  # the entry at each new place
-
     return OwnerCounts(
         counts.owner_ids, counts.passages, counts.lengths, counts.ptr,
         term[entries], counts.df[entries], counts.first[entries], position[counts.by_first],
