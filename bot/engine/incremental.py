@@ -8,11 +8,14 @@ removed passages' postings out and renumbers the remaining passages, and the cou
 change only for the owners whose passages changed. The cost is a few copies of the arrays.
 
 The result is exactly what a fresh build over the same passages gives (tests/engine/
-test_index_changes.py), except the numbering of (tf, length) pairs: a change appends the pairs it
-brings, so existing postings keep theirs. That includes term ids in order of first occurrence,
-which rank_bm25's average idf needs (bot/engine/bm25.py ``okapi_idf``): appended passages number
-their new terms after every existing one; a removal drops the terms nobody has any more and
-moves those whose first occurrence went with it.
+test_index_changes.py), term ids in order of first occurrence included, which rank_bm25's average
+idf needs (bot/engine/bm25.py ``okapi_idf``): appended passages number their new terms after every
+existing one; a removal drops the terms nobody has any more and moves those whose first
+occurrence went with it. Only the numbering of (tf, length) pairs differs: a change appends the
+pairs it brings, so existing postings keep theirs (each posting's tf and length are the same).
+
+The old index's arrays are never written to: questions keep using it while a change is made,
+and a change that fails leaves it as it was.
 """
 
 from __future__ import annotations
