@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot.engine import analyzer, incremental
-from bot.engine.bm25 import CHUNK_TOKENS, BM25Core, build_postings, rank
+from bot.engine.bm25 import BM25Core, build_postings, rank
 from bot.engine.maxscore import MaxScore
 from bot.engine.visible import EMPTY_FLOOR, OwnerCounts, Statistics, statistics_of
 from bot.store import BUNDLED, PassageRecord
@@ -362,11 +362,14 @@ def _owners(guild_id: int | None, bundled: bool) -> tuple[int, ...]:
 
 class IndexBuilder:
     """Analyzes passages into arrays a batch at a time, so a build never holds every passage's
-    text: the engine streams the store's passages through ``add`` and then calls ``finish``."""
+    text: the engine streams the store's passages through ``add`` and then calls ``finish``.
 
-    def __init__(self, vocabulary: Sequence[str] = ()) -> None:
-        self.vocabulary = list(vocabulary)
-        self.term_ids = {term: i for i, term in enumerate(self.vocabulary)}
+    Terms are numbered as they first occur, which is the order rank_bm25 gives its idf (bm25.py),
+    so a whole build's index takes the builder's tokens and vocabulary as they are."""
+
+    def __init__(self) -> None:
+        self.vocabulary: list[str] = []
+        self.term_ids: dict[str, int] = {}
         # array.array, not lists: turning a list of millions of ints into numpy is one C call
         # that holds the GIL for ~100 ms and stalls the event loop; these buffers are shared as is.
         self.tokens = array.array("i")
@@ -407,17 +410,16 @@ class IndexBuilder:
         lengths = np.frombuffer(self.lengths, dtype=np.int64)
         offsets = np.zeros(len(lengths) + 1, np.int64)
         np.cumsum(lengths, out=offsets[1:])
-        renumbered, vocabulary = _renumber_by_first_occurrence(tokens, self.vocabulary)
         return PassageIndex(
-            renumbered,
+            tokens,
             offsets,
-            vocabulary,
+            self.vocabulary,
             np.frombuffer(self.passage_ids, dtype=np.int64),
             np.frombuffer(self.doc_ids, dtype=np.int64),
             np.frombuffer(self.guild_ids, dtype=np.int64),
             k1=k1,
             b=b,
-            term_ids=self.term_ids if vocabulary is self.vocabulary else None,
+            term_ids=self.term_ids,
         )
 
 
@@ -432,37 +434,3 @@ def _idf_floor(idf: np.ndarray) -> float:
     """
     positive = idf[idf > 0]
     return float(positive.min()) / 2 if len(positive) else EMPTY_FLOOR
-
-
-def _renumber_by_first_occurrence(tokens: np.ndarray, vocabulary: list[str]) -> tuple[np.ndarray, list[str]]:
-    """Drop unused terms and number the rest by first occurrence, as rank_bm25 orders its idf.
-    Tokens already numbered so (a builder's own, from its first term on) are returned as they are."""
-    if len(tokens) == 0:
-        return tokens, []
-    if _numbered_by_first_occurrence(tokens, len(vocabulary)):
-        return tokens, vocabulary
-    used, first = np.unique(tokens, return_index=True)
-    order = used[np.argsort(first, kind="stable")]
-    new_id = np.full(len(vocabulary), -1, np.int32)
-    new_id[order] = np.arange(len(order), dtype=np.int32)
-    return new_id[tokens], [vocabulary[i] for i in order]
-
-
-def _numbered_by_first_occurrence(tokens: np.ndarray, vocabulary_size: int, *, run_size: int = CHUNK_TOKENS) -> bool:
-    """Whether terms 0..vocabulary_size-1 all occur, each first after the one numbered before it.
-
-    So it is when no token exceeds the largest before it by more than one (then each term first
-    occurs as the next number) and the largest is the last term. One pass in runs (``CHUNK_TOKENS``),
-    instead of the sort of every token that renumbering takes (6.6 s at 1M passages).
-    """
-    largest = -1
-    for start in range(0, len(tokens), run_size):
-        run = tokens[start : start + run_size]
-        if int(run[0]) > largest + 1:
-            return False
-        running = np.maximum.accumulate(run)
-        np.maximum(running, largest, out=running)
-        if (run[1:] > running[:-1] + 1).any():
-            return False
-        largest = int(running[-1])
-    return largest == vocabulary_size - 1

@@ -218,24 +218,7 @@ def first_occurrence_order(tokens: list[int]) -> list[int]:
     return seen
 
 
-@given(
-    tokens=st.lists(st.integers(min_value=0, max_value=5), max_size=20)
-    | st.lists(st.integers(min_value=0, max_value=5), max_size=20).map(
-        lambda ts: [first_occurrence_order(ts).index(t) for t in ts]  # numbered by first occurrence
-    ),
-    vocabulary_size=st.integers(min_value=0, max_value=6),
-    run_size=st.sampled_from([1, 2, 3, 1 << 19]),
-)
-@hsettings(max_examples=300, deadline=None)
-def test_numbering_is_kept_exactly_when_it_is_by_first_occurrence(tokens, vocabulary_size, run_size):
-    """A build keeps a builder's term numbers only when they are what renumbering would give."""
-    from bot.engine.index import _numbered_by_first_occurrence
-
-    expected = first_occurrence_order(tokens) == list(range(vocabulary_size))
-    assert _numbered_by_first_occurrence(np.array(tokens, np.int32), vocabulary_size, run_size=run_size) == expected
-
-
-def test_a_whole_build_keeps_the_builders_numbers_and_is_the_same_index_as_a_renumbered_one():
+def test_a_whole_build_keeps_the_builders_numbers():
     """The builder numbers terms as they come, which is the first-occurrence order a build needs."""
     from bot.engine.index import IndexBuilder
 
@@ -245,14 +228,6 @@ def test_a_whole_build_keeps_the_builders_numbers_and_is_the_same_index_as_a_ren
     index = builder.finish(k1=1.2, b=0.75)
     assert index.vocabulary == first_occurrence_order([t for p in passages for t in analyze(indexed_text(p))])
     assert index.term_ids == {term: i for i, term in enumerate(index.vocabulary)}
-    renumbered = IndexBuilder(["unused", *reversed(index.vocabulary)])
-    renumbered.add(passages)
-    again = renumbered.finish(k1=1.2, b=0.75)
-    assert again.vocabulary == index.vocabulary and again.term_ids == index.term_ids
-    assert again.tokens.tolist() == index.tokens.tolist()
-    assert [h.passage_id for h in again.search(["beijing", "talk"], 3, guild_id=None)] == [
-        h.passage_id for h in index.search(["beijing", "talk"], 3, guild_id=None)
-    ]
 
 
 def test_adding_to_a_finished_builder_is_refused_and_leaves_its_index_answering():
