@@ -41,6 +41,7 @@ TITLE_MAX_CHARS = 200
 AUTO_TITLE_CHARS = 100
 FIRST_PASSAGE_SHOWN = 300  # characters of the first passage shown after an add
 ADD_TO_CORPUS = "Add to corpus"
+LOG_LINES = 20  # /corpus log: the newest changes, as many of these as fit in one message
 
 
 async def ensure_admin(bot: TalksBot, interaction: discord.Interaction) -> None:
@@ -200,6 +201,25 @@ _SPOILER = re.compile(r"\|\|(.+?)\|\|", re.DOTALL)
 _CUSTOM_EMOJI = re.compile(r"<a?(:\w+:)\d+>")
 _TIMESTAMP = re.compile(r"<t:(-?\d{1,12})(?::[tTdDfFR])?>")
 _SUBTEXT = re.compile(r"^-# ", re.MULTILINE)
+
+
+def _who(user_id: str) -> str:
+    """Who made a change: a member's mention (it pings no one), or the command line's adds."""
+    if user_id.isdigit():
+        return f"<@{user_id}>"
+    return "the command line" if user_id == "cli" else quote(user_id)
+
+
+def _newest_lines(lines: list[str], limit: int) -> str:
+    """The last lines that fit in ``limit`` characters, whole: a log's newest entries matter most."""
+    kept: list[str] = []
+    size = -1
+    for line in reversed(lines):
+        size += len(line) + 1
+        if size > limit:
+            break
+        kept.append(line)
+    return "\n".join(reversed(kept))
 
 
 def _when(stored_at: str) -> str:
@@ -441,9 +461,9 @@ class CorpusCog(commands.GroupCog, group_name="corpus", group_description="Manag
     async def log(self, interaction: discord.Interaction) -> None:
         assert interaction.guild_id is not None
         rows = await self.bot.engine.store.audit_log(interaction.guild_id)
-        lines = [f"{_when(at)} <@{user}> {action} `#{doc_id}` {quote(title)}" for user, action, doc_id, title, at in rows[-20:]]
+        lines = [f"{_when(at)} {_who(user)} {action} `#{doc_id}` {quote(title)}" for user, action, doc_id, title, at in rows[-LOG_LINES:]]
         await interaction.response.send_message(
-            clip("\n".join(lines) or "Nothing added or removed yet.", 2000), ephemeral=True, allowed_mentions=NO_PINGS
+            _newest_lines(lines, 2000) or "Nothing added or removed yet.", ephemeral=True, allowed_mentions=NO_PINGS
         )
 
     @app_commands.command(name="gaps", description="Questions members asked that the documents did not answer")

@@ -312,3 +312,27 @@ async def test_the_first_own_document_offers_to_hide_the_bundled_article(simcord
     assert "abruptly halted" not in str(asked.response.embeds[0].to_dict())
     second = await server.admin.slash(server.channel, "corpus add", file=("tools.txt", b"Tools\n\nReturn the hoes by dusk.\n"))
     assert second.response.components == []  # only the first document offers it
+
+
+async def test_corpus_log_shows_the_latest_changes_however_long_the_titles(simcord_env, server):
+    from reader import read
+
+    engine = simcord_env.bot.engine
+    for i in range(14):  # ordinary newsletter titles, about 90 characters each
+        title = f"Harbor committee minutes {i:02d}: the ferry timetable, the pier repairs and the festival budget"
+        body = f"{title}\n\nThe committee met in week {i} and approved item {i} of the budget."
+        await engine.add_text(body, guild_id=server.guild.id, added_by=str(server.admin.id), title=title)
+    newest = next(d for d in await engine.documents(server.guild.id) if "minutes 13" in d.title)
+    await server.admin.slash(server.channel, "corpus remove", document=str(newest.id))
+
+    log = (await server.admin.slash(server.channel, "corpus log")).response
+    lines = [read(line, "content") for line in log.content.split("\n")]
+    assert len(log.content) <= 2000
+    # The removal just made is what the admin looks for: it is the last line, whole.
+    assert lines[-1].endswith(f"remove #{newest.id} {newest.title}"), lines[-1]
+    assert lines[-2].endswith(f"add #{newest.id} {newest.title}"), lines[-2]
+    # The operator's own adds from the command line name no member (not a raw "<@cli>").
+    notice = await engine.add_text("Ferry Notice\n\nThe ferry leaves at noon.", guild_id=server.guild.id, added_by="cli")
+    log = (await server.admin.slash(server.channel, "corpus log")).response
+    assert "<@cli>" not in log.content
+    assert read(log.content.split("\n")[-1], "content").endswith(f"the command line add #{notice.id} Ferry Notice")
