@@ -138,8 +138,10 @@ def _extracted_paragraphs(body) -> list[str]:
     """trafilatura's article tree (head, p, list/item, table/row/cell, quote) as paragraphs, its
     headings marked with ``#`` like the other HTML reader's, for documents.split_passages."""
 
-    def text(element) -> str:
-        return " ".join("".join(element.itertext()).split())
+    def text(element, *, without: str | None = None) -> str:
+        parts: list[str] = []
+        _element_text(element, parts, without=without)
+        return " ".join("".join(parts).split())
 
     paragraphs = []
     for element in body:
@@ -148,12 +150,37 @@ def _extracted_paragraphs(body) -> list[str]:
             level = int(rend[1]) if len(rend) == 2 and rend[0] == "h" and rend[1].isdigit() else 2
             paragraphs.append("#" * level + " " + text(element))
         elif element.tag == "list":
-            paragraphs += [text(item) for item in element.iter("item")]
+            # A nested list's items (a nested table's cells) are paragraphs of their own here: not
+            # also part of their parent's.
+            paragraphs += [text(item, without="list") for item in element.iter("item")]
         elif element.tag == "table":
-            paragraphs += [text(cell) for cell in element.iter("cell")]
+            paragraphs += [text(cell, without="table") for cell in element.iter("cell")]
         else:
             paragraphs.append(text(element))
     return paragraphs
+
+
+# trafilatura's inline elements (formatting, links, deletions, inline code): their text runs on
+# with the words around them. Every other element (lb, p, item, list, cell, row, quote...) is
+# a break between words, as on the page.
+_TRAFILATURA_INLINE = {"hi", "ref", "del", "code"}
+
+
+def _element_text(element, parts: list[str], *, without: str | None = None) -> None:
+    """The text of a trafilatura element and its children but those tagged ``without``, a space
+    at each block's edges (a walk with its own stack: a hostile page's nesting depth is not
+    Python's recursion limit)."""
+    stack: list = [element]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):  # text that follows a finished element: its gap, then its tail
+            parts.append(item)
+            continue
+        gap = "" if item.tag in _TRAFILATURA_INLINE else " "
+        parts += [gap, "" if item.tag == without else item.text or ""]
+        stack.append(gap + (item.tail or "") if item is not element else gap)
+        if item.tag != without:
+            stack.extend(reversed(list(item)))
 
 
 def _html_every_block(html: str) -> ExtractedText:

@@ -121,3 +121,37 @@ def test_html_keeps_every_paragraph_around_tables_and_nested_blocks():
 def test_html_is_recognised_by_content_without_suffix():
     result = extract_text(HTML, "download", max_bytes=LIMIT)
     assert "Pentagon" in result.text and "<p>" not in result.text
+
+
+NEWS_PAGE = b"""<!doctype html><html><head><title>Harbor News</title></head><body>
+<header><nav><ul><li><a href="/">Home</a></li><li><a href="/world">World</a></li></ul></nav></header>
+<main><article>
+<h1>Ferry service resumes</h1>
+<p>The island ferry resumed on Monday after three weeks of repairs to its hull.</p>
+<p>Officials said passengers were delighted.<br>Tickets went on sale at noon.</p>
+<ul><li>Bring your tickets</li><li>Arrive early<ul><li>boarding closes ten minutes before departure</li></ul></li></ul>
+<table><tr><td>Weekdays<br>Saturdays</td><td><p>hourly</p><p>twice daily</p></td></tr></table>
+<blockquote><p>We missed the ferry.</p><p>Everyone did.</p></blockquote>
+<p>The harbor office will publish the winter timetable next month on its website.</p>
+</article></main>
+<footer>Copyright Harbor News</footer>
+</body></html>"""
+
+
+def test_article_page_keeps_words_apart_at_line_breaks_and_nested_blocks():
+    # A page with a site around its article is read by trafilatura, whose tree has <lb/>, nested
+    # lists and paragraphs in cells and quotes: their texts were run together ("delighted.Tickets",
+    # "earlyboarding", "hourlytwice"), and the words at the seams could not be found; a nested
+    # list's item was read twice.
+    text = extract_text(NEWS_PAGE, "ferry.html", max_bytes=LIMIT).text
+    for words in (
+        "were delighted. Tickets went",
+        "Arrive early",
+        "boarding closes ten minutes",
+        "Weekdays Saturdays",
+        "hourly twice daily",
+        "We missed the ferry. Everyone did.",
+    ):
+        assert words in " ".join(text.split()), words
+    assert text.count("boarding closes") == 1  # the nested item once, not again inside its parent
+    assert "Copyright" not in text and "World" not in text  # still the article without its site
