@@ -156,6 +156,25 @@ def validate_title(value: str) -> str:
     return title
 
 
+def found_title(value: str | None) -> str | None:
+    """A title a file or page carries itself (``<title>``, PDF metadata), made one a document can
+    have: invisible characters as spaces, and cut at a word to MAX_TITLE_CHARS. The admin did not
+    type it, so it never refuses the upload."""
+    title = strip_invisible(value or "")
+    if len(title) > MAX_TITLE_CHARS:
+        title = title[: MAX_TITLE_CHARS - 1].rsplit(" ", 1)[0] + "\u2026"
+    return title or None
+
+
+def found_url(value: str | None) -> str | None:
+    """An address a page carries (its canonical URL) or was fetched from, or None when it is not
+    one a document can keep (see validate_url): the page is added without it, not refused."""
+    try:
+        return validate_url(value)
+    except DocumentError:
+        return None
+
+
 _URL_FORBIDDEN = re.compile(r"[\s<>\"'`\\^{}|]")
 
 

@@ -25,7 +25,7 @@ from collections import defaultdict
 from multiprocessing import spawn
 from dataclasses import dataclass
 
-from bot.engine.documents import DocumentError, ParsedDocument, parse_text, strip_invisible
+from bot.engine.documents import DocumentError, ParsedDocument, found_title, parse_text
 from bot.engine.ingest import ExtractedText, UploadError, extract_text
 
 # The path of the parent's main script, for bot/engine/forkserver_main.py in the forkserver.
@@ -61,8 +61,7 @@ def parse_job(job: ParseJob, limits: ParseLimits) -> ParsedDocument | ExtractedT
         extracted = extract_text(job.data, job.filename or "upload", max_bytes=limits.max_upload_bytes)
         if job.extract_only:
             return extracted
-        found = strip_invisible(extracted.title or "").strip() or None  # <title>, PDF metadata
-        text, title = extracted.text, job.title or found
+        text, title = extracted.text, job.title or found_title(extracted.title)  # <title>, PDF metadata
     assert text is not None
     # Checked before any work on the lines: a paragraph has at least one, and a text of far more
     # lines than passages allowed ("x\n\n" * 1.6 M) would be read for seconds only to be refused.

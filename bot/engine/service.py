@@ -32,6 +32,8 @@ from bot.engine.decide import decide, gather
 from bot.engine.documents import (
     DocumentError,
     ParsedDocument,
+    found_title,
+    found_url,
     parse_text,
     split_sentences,
     validate_date,
@@ -401,9 +403,9 @@ class Engine:
         return await self.add_text(
             extracted.text,
             filename=filename,
-            title=title or extracted.title,
+            title=title or found_title(extracted.title),
             date=date or extracted.date,
-            url=url or extracted.url or fetched_from,
+            url=url or found_url(extracted.url) or found_url(fetched_from),
             guild_id=guild_id,
             added_by=added_by,
         )

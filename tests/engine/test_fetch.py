@@ -11,8 +11,10 @@ import aiohttp
 import pytest
 from aiohttp.abc import AbstractResolver
 
+from bot.engine.documents import DocumentError
 from bot.engine.fetch import Fetcher, FetchRefused, address_problem
 from bot.engine.service import Engine
+from bot.measure.hostile import text_pdf
 from bot.settings import Settings
 from bot.store import DuplicateDocument
 
@@ -317,4 +319,54 @@ async def test_other_schemes_are_refused(link_engine, url, refusal):
 async def test_only_html_text_and_pdf_are_accepted(link_engine, news_site):
     with pytest.raises(FetchRefused, match="sent image/png; only HTML, plain text and PDF can be added"):
         await link_engine.add_url(f"{news_site.base}/photo.png", guild_id=GUILD, added_by="admin")
+    assert await own_documents(link_engine) == []
+
+
+LONG_HEADLINE = (
+    "Harbor City Ferry Service Resumes After Typhoon Repairs to the Main Pier Are Finished Ahead of Schedule,"
+    " Officials Say, as Commuters Return to the Morning Crossings and Tourism Operators Prepare for a Busy"
+    " Summer Season on the Islands | The Coastal Ledger"
+)
+TRACKED = "/news/ferry-resumes?" + "&".join(f"utm_param{n}=campaign-value-{n}" for n in range(30))
+
+
+def page_with_unkept_metadata(canonical: str) -> bytes:
+    return f"""<!doctype html><html><head><title>{LONG_HEADLINE}</title>
+<link rel="canonical" href="{canonical}"></head><body>
+<nav><a href="/">Home</a> <a href="/world">World</a></nav>
+<article><p>The ferry between Harbor City and the islands resumed on Monday after the typhoon repairs.</p>
+<p>The first crossing left at six in the morning with more than two hundred commuters on board.</p></article>
+<footer>The Coastal Ledger</footer></body></html>""".encode()
+
+
+async def test_a_page_whose_own_title_and_address_are_too_long_to_keep_is_still_added(link_engine, news_site):
+    # A page's <title> over 200 characters or a canonical or fetched address over 500 refused the
+    # whole page ("the title is longer than 200 characters") though the admin typed neither.
+    assert len(LONG_HEADLINE) > 200 and len(news_site.base + TRACKED) > 500
+    long_canonical = "https://coastal-ledger.example/news/" + "-".join(["ferry-resumes-after-typhoon-repairs"] * 16)
+    link = news_site.serve(TRACKED, page_with_unkept_metadata(long_canonical), "text/html; charset=utf-8")
+    record = await link_engine.add_url(link, guild_id=GUILD, added_by="admin")
+    assert record.title.startswith("Harbor City Ferry Service Resumes After Typhoon Repairs")
+    assert len(record.title) <= 200 and record.title.endswith("…")
+    assert record.url is None  # neither address fits; the document is kept without one
+    answer = await link_engine.ask("When did the ferry to the islands resume?", guild_id=GUILD)
+    assert answer.answer is not None and "resumed on Monday" in answer.answer
+
+    saved = await link_engine.add_file(
+        page_with_unkept_metadata("https://coastal-ledger.example/ferry"), "ferry.html", guild_id=GUILD + 1, added_by="admin"
+    )
+    assert saved.title == record.title and saved.url == "https://coastal-ledger.example/ferry"
+
+
+async def test_a_pdf_whose_metadata_title_has_a_control_character_is_added_under_that_title(link_engine):
+    pdf = text_pdf(["The harbor festival was postponed because the storm damaged the pier."], title="Harbor\x07Report")
+    record = await link_engine.add_file(pdf, "report.pdf", guild_id=GUILD, added_by="admin")
+    assert record.title == "Harbor Report"
+
+
+async def test_a_title_or_address_the_admin_types_is_still_checked(link_engine, news_site):
+    with pytest.raises(DocumentError, match="longer than 200"):
+        await link_engine.add_file(page_with_unkept_metadata("/"), "ferry.html", guild_id=GUILD, added_by="admin", title="x" * 201)
+    with pytest.raises(DocumentError, match="source URL"):
+        await link_engine.add_text("The ferry resumed.", guild_id=GUILD, added_by="admin", url="https://x.example/" + "a" * 600)
     assert await own_documents(link_engine) == []
