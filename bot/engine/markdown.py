@@ -1,8 +1,9 @@
 """Markdown to plain text with a CommonMark parser (markdown-it-py): what a reader sees, not markup.
 
 Emphasis, code and quote markers go; link and image text stay and their URLs go (a document
-keeps its own URL); a heading becomes a ``#`` line that ``documents`` reads as a heading; list
-items become paragraphs starting with a bullet, so they are never taken for headings.
+keeps its own URL), except an autolink's (``<https://...>``, ``<name@host>``): its text is the
+address, shown as written. A heading becomes a ``#`` line that ``documents`` reads as a heading;
+list items become paragraphs starting with a bullet, so they are never taken for headings.
 """
 
 from __future__ import annotations
@@ -25,14 +26,9 @@ def _parser() -> MarkdownIt:
 def _inline(token: Token) -> str:
     """An inline token's text: link text without its URL, image alt text, code as text."""
     parts: list[str] = []
-    in_autolink = False
     for child in token.children or ():
         kind = child.type
-        if kind == "link_open":
-            in_autolink = child.markup == "autolink"
-        elif kind == "link_close":
-            in_autolink = False
-        elif kind in ("text", "code_inline") and not in_autolink:
+        if kind in ("text", "code_inline"):  # an autolink's text is its address, shown as written
             parts.append(child.content)
         elif kind == "image":
             parts.append(_inline(child) or child.content)
@@ -55,6 +51,8 @@ def markdown_to_text(text: str) -> str:
             prefix = "#" * int(token.tag[1]) + " "
         elif kind == "list_item_open":
             prefix = f"{token.info}{token.markup} " if token.markup in (".", ")") else "\u2022 "
+        elif kind == "heading_close":
+            prefix = ""  # an empty heading ("#" alone) heads nothing: not the next paragraph
         elif kind == "list_item_close" and prefix:
             if prefix[0].isdigit():  # an empty numbered item ("09."): its number is all it says
                 blocks.append(prefix.strip())

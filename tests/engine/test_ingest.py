@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.engine.documents import DocumentError
+from bot.engine.documents import DocumentError, parse_text
 from bot.engine.ingest import UploadError, extract_text
 
 LIMIT = 1_000_000
@@ -155,3 +155,18 @@ def test_article_page_keeps_words_apart_at_line_breaks_and_nested_blocks():
         assert words in " ".join(text.split()), words
     assert text.count("boarding closes") == 1  # the nested item once, not again inside its parent
     assert "Copyright" not in text and "World" not in text  # still the article without its site
+
+
+def test_markdown_keeps_addresses_written_as_autolinks():
+    # <https://...> and <name@host> are shown as the address itself: they were dropped, and the
+    # sentence quoted as "Questions go to or see for the timetable."
+    md = b"Questions go to <office@harbor.example> or see <https://harbor.example/timetable> for the timetable.\n"
+    assert extract_text(md, "notes.md", max_bytes=LIMIT).text == (
+        "Questions go to office@harbor.example or see https://harbor.example/timetable for the timetable."
+    )
+
+
+def test_markdown_empty_heading_does_not_turn_the_next_paragraph_into_a_heading():
+    md = b"# Ferry notes\n\n#\n\nThe ferry leaves at six.\n\nTickets are sold at the pier.\n"
+    doc = parse_text(extract_text(md, "notes.md", max_bytes=LIMIT).text, filename="notes.md")
+    assert [p.text for p in doc.passages] == ["The ferry leaves at six.", "Tickets are sold at the pier."]
