@@ -11,7 +11,7 @@ import re
 import threading
 import unicodedata
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import pysbd
@@ -55,10 +55,14 @@ class ParsedDocument:
     date: str | None
     body: str
     passages: tuple[Passage, ...]
+    # content_hash(body), worked out once where the document is made (an upload's child process,
+    # a worker thread): for a 5 MB body it takes 0.2-0.7 s, which on the event loop (the store
+    # asked for it twice an add) held up every server's questions.
+    content_hash: str = field(default="", compare=False)
 
-    @property
-    def content_hash(self) -> str:
-        return content_hash(self.body)
+    def __post_init__(self) -> None:
+        if not self.content_hash:
+            object.__setattr__(self, "content_hash", content_hash(self.body))
 
 
 def content_hash(body: str) -> str:
