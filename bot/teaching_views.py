@@ -17,7 +17,7 @@ from bot.engine.service import Engine
 from bot.engine.teaching import GapGroup
 from bot.store import PassageRecord, TaughtRecord
 from bot.tree import APOLOGY, describe, reply_ephemeral
-from bot.views import VIEW_TIMEOUT_S, PagedView
+from bot.views import PagedView, TimeoutView
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +48,9 @@ class _AdminChecks:
         await reply_ephemeral(interaction, message or APOLOGY)
 
 
-class _AdminView(_AdminChecks, discord.ui.View):
+class _AdminView(_AdminChecks, TimeoutView):
     def __init__(self, engine: Engine, guild_id: int, check: AdminCheck) -> None:
-        super().__init__(timeout=VIEW_TIMEOUT_S)
+        super().__init__()
         self.engine = engine
         self.guild_id = guild_id
         self.check = check
@@ -102,6 +102,8 @@ class GapsView(_AdminList):
         passages = await self.engine.gap_passages(gap)
         view = GapView(self.engine, self.guild_id, self.check, gap, passages)
         await interaction.response.send_message(embed=view.embed(), view=view, ephemeral=True, allowed_mentions=NO_PINGS)
+        view.shown_by(interaction)
+        self.kept_by_editor()  # this list was not edited: its own last editor must take its buttons off
 
 
 class GapView(_AdminView):
@@ -153,6 +155,7 @@ class GapView(_AdminView):
     @discord.ui.button(label="Another passage…", style=discord.ButtonStyle.primary, row=1)
     async def another_passage(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
         await interaction.response.send_modal(AnotherPassageModal(self))
+        self.kept_by_editor()  # a modal edits nothing: the message that sent this view stays its editor
 
     @discord.ui.button(label="Dismiss", style=discord.ButtonStyle.danger, row=1)
     async def dismiss(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:

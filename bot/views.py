@@ -12,6 +12,7 @@ import dataclasses
 import json
 import logging
 import re
+import time
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-VIEW_TIMEOUT_S = 15 * 60
+VIEW_TIMEOUT_S = 14 * 60  # a minute within the 15 an interaction's token lasts (see TimeoutView)
 SOURCES_PER_PAGE = 3
 DOCUMENTS_PER_PAGE = 10
 SELECT_OPTIONS_LIMIT = 25  # Discord's limit for a select menu
@@ -292,20 +293,39 @@ def answer_view(answer_id: int, answer: Answer) -> discord.ui.View:
 # -- the document list ----------------------------------------------------------------------------
 
 
-class _TimeoutView(discord.ui.View):
-    """A view that removes its buttons from its message when it times out."""
+class TimeoutView(discord.ui.View):
+    """A view whose buttons are taken off its message when it times out.
 
-    message: discord.Message | discord.InteractionMessage | None = None
+    Only an interaction can edit an ephemeral message, for 15 minutes after it came (its token).
+    So the view remembers the latest interaction that showed or edited its message, and times out
+    VIEW_TIMEOUT_S (a minute less) after that one, whatever else was clicked meanwhile: a button
+    left after that would fail when clicked ("This interaction failed").
+    """
+
+    def __init__(self) -> None:
+        super().__init__(timeout=VIEW_TIMEOUT_S)
+        self._editor: discord.Interaction | None = None
+        self._edited_at = 0.0
+
+    def shown_by(self, interaction: discord.Interaction) -> None:
+        """``interaction`` has just sent or edited the view's message (its original response)."""
+        self._editor, self._edited_at = interaction, time.monotonic()
+        self.timeout = VIEW_TIMEOUT_S  # counted from now (discord.py's setter restarts the count)
+
+    def kept_by_editor(self) -> None:
+        """After a click that did not edit the message: discord.py counted the timeout again from
+        the click, but only the editor's token can take the buttons off, and it ages."""
+        self.timeout = max(1.0, self._edited_at + VIEW_TIMEOUT_S - time.monotonic())
 
     async def on_timeout(self) -> None:
-        if self.message is not None:
+        if self._editor is not None:
             try:
-                await self.message.edit(view=None)
+                await self._editor.edit_original_response(view=None)
             except discord.HTTPException:
                 pass  # deleted, or no longer ours to edit: nothing to clean up
 
 
-class PagedView(_TimeoutView):
+class PagedView(TimeoutView):
     """A list shown in pages, with Previous and Next on the last row: none when the list fits one
     page, and they stop at the first and last page. /documents, /corpus gaps and /corpus links.
 
@@ -315,8 +335,8 @@ class PagedView(_TimeoutView):
 
     PAGER_ROW = 4  # Discord's last row: the list's own controls come first
 
-    def __init__(self, entries: list[Any], per_page: int, *, timeout: float | None = VIEW_TIMEOUT_S) -> None:
-        super().__init__(timeout=timeout)
+    def __init__(self, entries: list[Any], per_page: int) -> None:
+        super().__init__()
         self.entries = entries
         self.per_page = per_page
         self.page = 0
@@ -351,14 +371,15 @@ class PagedView(_TimeoutView):
             self.add_item(self.next_page)
 
     async def send(self, interaction: discord.Interaction) -> None:
-        """Reply privately with the first page; the message is kept so a timeout can clear its buttons."""
+        """Reply privately with the first page."""
         await interaction.response.send_message(embed=self.embed(), view=self, ephemeral=True, allowed_mentions=NO_PINGS)
-        self.message = await interaction.original_response()
+        self.shown_by(interaction)
 
     async def show(self, interaction: discord.Interaction, page: int) -> None:
         self.page = max(0, min(page, self.pages - 1))  # a removal may have emptied the last page
         self.refresh()
         await interaction.response.edit_message(embed=self.embed(), view=self, allowed_mentions=NO_PINGS)
+        self.shown_by(interaction)
 
     async def _previous(self, interaction: discord.Interaction) -> None:
         await self.show(interaction, self.page - 1)
