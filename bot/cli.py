@@ -90,6 +90,10 @@ async def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
     if args.url and any(_LINK.match(name) for name in args.files):
         raise CommandError("--url is the source of a file; a link is its own source")
 
+    # Every file is read before anything is added: a mistyped second name must not leave the
+    # first added behind its error.
+    files = {name: read_regular_file(Path(name), settings.max_upload_bytes) for name in args.files if not _LINK.match(name)}
+
     async def work(engine: Engine) -> int:
         for name in args.files:
             if _LINK.match(name):
@@ -102,8 +106,7 @@ async def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
                     continue
                 print(f"added #{record.id} {record.title!r} ({record.passages} passages) from {record.url}")
                 continue
-            path = Path(name)
-            data = read_regular_file(path, settings.max_upload_bytes)
+            path, data = Path(name), files[name]
             try:
                 record = await engine.add_file(
                     data,

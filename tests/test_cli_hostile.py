@@ -135,3 +135,12 @@ def test_a_pdf_pypdf_cannot_decode_is_one_line(run, tmp_path):
 def test_a_binary_tail_after_clean_text_is_refused(run, tmp_path):
     (tmp_path / "tail.txt").write_bytes(b"Clean text here. " * 2000 + bytes(range(1, 32)) * 2000)
     one_line_error(run("add", "tail.txt"), "looks like a binary file")
+
+
+def test_a_missing_second_file_adds_neither(run, tmp_path):
+    """`talksbot add a.txt typo.txt`: the first file used to be added before the second was found
+    missing, so the error left a change behind."""
+    (tmp_path / "harbor.txt").write_text("Harbor Notes\n\nThe harbor master retired in May.\n", "utf-8")
+    one_line_error(run("add", "harbor.txt", "typo.txt"), "cannot read typo.txt")
+    one_line_error(run("add", "harbor.txt", str(tmp_path)), "is not a regular file")
+    assert document_count(run) == 1
