@@ -479,7 +479,9 @@ def _settings(args: argparse.Namespace) -> Settings:
     try:
         return Settings(db=args.db) if args.db else Settings()
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'setting'}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'setting'}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
+        )
         raise CommandError(f"invalid configuration: {problems}") from None
 
 

@@ -119,6 +119,15 @@ class Settings(BaseSettings):
             return Path(value)
         return value
 
+    @field_validator("db")
+    @classmethod
+    def _not_a_folder(cls, value: Path | str) -> Path | str:
+        # SQLite cannot open a folder, and aiosqlite's failed connect then ends the process with
+        # an abort instead of an error: refused here, in words.
+        if isinstance(value, Path) and value.is_dir():
+            raise ValueError(f"{value} is a folder; name a file in it, such as {value / 'talksbot.db'}")
+        return value
+
     # Adding by link (bot/engine/fetch.py): private and loopback addresses only for tests and
     # intranet deployments; link-local (cloud metadata) stays refused even then.
     allow_private_urls: bool = False

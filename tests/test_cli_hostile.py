@@ -144,3 +144,11 @@ def test_a_missing_second_file_adds_neither(run, tmp_path):
     one_line_error(run("add", "harbor.txt", "typo.txt"), "cannot read typo.txt")
     one_line_error(run("add", "harbor.txt", str(tmp_path)), "is not a regular file")
     assert document_count(run) == 1
+
+
+def test_a_store_path_that_is_a_folder_is_one_line(run, tmp_path):
+    """`--db /tmp` (or TALKSBOT_DB=.): aiosqlite's failed connect left its thread to answer on a
+    closed event loop, a traceback and an abort (status 134)."""
+    for args, env in (((f"--db={tmp_path}", "docs"), None), (("docs",), {"TALKSBOT_DB": str(tmp_path)})):
+        line = one_line_error(run(*args, extra_env=env), f"{tmp_path} is a folder")
+        assert "Value error" not in line
