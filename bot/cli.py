@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import json
 import os
@@ -249,13 +250,27 @@ async def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.client import run_bot
 
-    return await run_bot(settings)
+    async with _reaching_discord():
+        return await run_bot(settings)
 
 
 async def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
     from bot.client import sync_commands
 
-    return await sync_commands(settings, guild_id=args.guild)
+    async with _reaching_discord():
+        return await sync_commands(settings, guild_id=args.guild)
+
+
+@contextlib.asynccontextmanager
+async def _reaching_discord():
+    """Logging in with no network (or Discord down) is an error worth one line, not aiohttp's
+    traceback. Once connected, discord.py reconnects by itself."""
+    import aiohttp
+
+    try:
+        yield
+    except aiohttp.ClientConnectionError as exc:
+        raise CommandError(f"cannot reach Discord: {exc}") from None
 
 
 async def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:

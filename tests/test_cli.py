@@ -381,3 +381,14 @@ def test_search_scores_a_server_sees_ignore_another_servers_documents(run, tmp_p
     assert scores("--guild", "222") == before
     # Without --guild the command line searches every server: there the memo does count.
     assert scores()[:3] != everywhere_before[:3]
+
+
+def test_run_and_sync_with_discord_out_of_reach_end_in_one_clear_line(run):
+    """Offline (or Discord down), `talksbot run` printed aiohttp's 60-line traceback. Where the
+    network is up, Discord refuses the token instead: one line either way."""
+    for command in ("run", "sync"):
+        result = run(command, extra_env={"DISCORD_TOKEN": "not-a-real-token"})
+        assert result.returncode == 1, result.stderr
+        assert "Traceback" not in result.stderr
+        last = result.stderr.strip().splitlines()[-1]  # `run` logs discord.py's start above it
+        assert re.fullmatch(r"talksbot: (cannot reach Discord: .+|Discord rejected the token in DISCORD_TOKEN)", last), last
