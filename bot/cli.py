@@ -39,6 +39,10 @@ def _format_source(source: Source) -> str:
     return f"[{source.n}] {source.title}{date}, para {source.paragraph}: {source.snippet}"
 
 
+def _passages(count: int) -> str:
+    return f"{count} passage{'s' * (count != 1)}"
+
+
 def format_answer(answer: Answer) -> str:
     if answer.answer is None:
         lines = [answer.message or "No answer."]
@@ -105,7 +109,7 @@ async def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
                 except DuplicateDocument as exc:
                     print(f"{name}: {exc}; not added again")
                     continue
-                print(f"added #{record.id} {record.title!r} ({record.passages} passages) from {record.url}")
+                print(f"added #{record.id} {record.title!r} ({_passages(record.passages)}) from {record.url}")
                 continue
             path, data = Path(name), files[name]
             try:
@@ -121,7 +125,7 @@ async def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
             except DuplicateDocument as exc:
                 print(f"{name}: {exc}; not added again")
                 continue
-            print(f"added #{record.id} {record.title!r} ({record.passages} passages)")
+            print(f"added #{record.id} {record.title!r} ({_passages(record.passages)})")
         return 0
 
     return await _with_engine(settings, work)
@@ -158,7 +162,7 @@ async def cmd_docs(args: argparse.Namespace, settings: Settings) -> int:
         else:
             for d in docs:
                 scope = "everywhere" if d.guild_id == BUNDLED else f"server {d.guild_id}"
-                print(f"#{d.id:<4} {d.date or '':10}  {d.passages:4} passages  {scope:20}  {d.title}")
+                print(f"#{d.id:<4} {d.date or '':10}  {d.passages:4} {'passage' if d.passages == 1 else 'passages':8}  {scope:20}  {d.title}")
             if not docs:
                 print("No documents.")
         return 0

@@ -392,3 +392,9 @@ def test_run_and_sync_with_discord_out_of_reach_end_in_one_clear_line(run):
         assert "Traceback" not in result.stderr
         last = result.stderr.strip().splitlines()[-1]  # `run` logs discord.py's start above it
         assert re.fullmatch(r"talksbot: (cannot reach Discord: .+|Discord rejected the token in DISCORD_TOKEN)", last), last
+
+
+def test_one_passage_is_not_passages(run, tmp_path):
+    (tmp_path / "harbor.txt").write_text("Harbor Notes\n\nThe harbor master retired in May.\n", "utf-8")
+    assert run("add", "harbor.txt").stdout == "added #2 'Harbor Notes' (1 passage)\n"
+    assert re.search(r"^#2 +1 passage +everywhere +Harbor Notes$", run("docs").stdout, re.MULTILINE)
