@@ -36,7 +36,8 @@ EXIT_ERROR = 1
 
 def _format_source(source: Source) -> str:
     date = f" ({source.date})" if source.date else ""
-    return f"[{source.n}] {source.title}{date}, para {source.paragraph}: {source.snippet}"
+    url = f" <{source.url}>" if source.url else ""  # angle brackets: the comma after is not the link's
+    return f"[{source.n}] {source.title}{date}{url}, para {source.paragraph}: {source.snippet}"
 
 
 def _passages(count: int) -> str:

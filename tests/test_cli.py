@@ -398,3 +398,11 @@ def test_one_passage_is_not_passages(run, tmp_path):
     (tmp_path / "harbor.txt").write_text("Harbor Notes\n\nThe harbor master retired in May.\n", "utf-8")
     assert run("add", "harbor.txt").stdout == "added #2 'Harbor Notes' (1 passage)\n"
     assert re.search(r"^#2 +1 passage +everywhere +Harbor Notes$", run("docs").stdout, re.MULTILINE)
+
+
+def test_a_source_added_with_its_url_shows_the_url(run, tmp_path):
+    (tmp_path / "harbor.txt").write_text("Harbor Notes\n\nThe harbor master retired in May.\n", "utf-8")
+    assert run("add", "harbor.txt", "--url", "https://harbor.example/notes").returncode == 0
+    for args in (("ask", "When did the harbor master retire?"), ("search", "harbor master")):
+        out = run(*args).stdout
+        assert "[1] Harbor Notes <https://harbor.example/notes>, para 1: The harbor master retired in May." in out, out
