@@ -386,20 +386,20 @@ def build_parser() -> argparse.ArgumentParser:
     ask = command("ask", help="answer a question with the sentence that answers it and its sources")
     ask.add_argument("question")
     ask.add_argument("--json", action="store_true", help="print one JSON object")
-    ask.add_argument("--limit", type=_positive_int, default=None, help="how many sources (default 3)")
+    ask.add_argument("--limit", type=_positive_int, default=None, help="how many sources (default: TALKSBOT_SOURCES, 3)")
     ask.add_argument("--guild", type=_snowflake, help="ask as this server sees the documents")
     ask.set_defaults(handler=cmd_ask)
 
     search = command("search", help="the best matching passages with their scores")
     search.add_argument("query")
-    search.add_argument("--json", action="store_true")
-    search.add_argument("--limit", type=_positive_int, default=5)
+    search.add_argument("--json", action="store_true", help="print one JSON object")
+    search.add_argument("--limit", type=_positive_int, default=5, help="how many passages (default 5)")
     search.add_argument("--guild", type=_snowflake, help="search as this server sees the documents")
     search.set_defaults(handler=cmd_search)
 
     add = command("add", help="add documents: files (text, Markdown, HTML, PDF) or links to pages")
     add.add_argument("files", nargs="+", metavar="FILE_OR_URL")
-    add.add_argument("--title")
+    add.add_argument("--title", help="the title (default: the document's own, else the file name)")
     add.add_argument("--date", help="YYYY-MM-DD")
     add.add_argument("--url", help="the source URL")
     add.add_argument("--guild", type=_snowflake, help="the server it belongs to (default: visible everywhere)")
@@ -410,7 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     remove.set_defaults(handler=cmd_remove)
 
     docs = command("docs", help="list the documents")
-    docs.add_argument("--json", action="store_true")
+    docs.add_argument("--json", action="store_true", help="print one JSON list")
     docs.set_defaults(handler=cmd_docs)
 
     export = command(
@@ -452,7 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
         "asked without a server). Closes the question's gap.",
     )
     teach.add_argument("question", metavar="QUESTION")
-    teach.add_argument("--passage", required=True, metavar="DOC:PARAGRAPH")
+    teach.add_argument("--passage", required=True, metavar="DOC:PARAGRAPH", help="the paragraph that answers, e.g. 1:3")
     teach.add_argument("--guild", type=_guild_id, help="the server taught (default: 0, questions without a server)")
     teach.set_defaults(handler=cmd_teach)
 
@@ -467,30 +467,30 @@ def build_parser() -> argparse.ArgumentParser:
         "eval", help="measure retrieval on a BEIR-format folder, or answer-or-abstain on a SQuAD 2.0 .json file"
     )
     evaluate.add_argument("dir", type=Path, metavar="PATH")
-    evaluate.add_argument("--split", default="test")
+    evaluate.add_argument("--split", default="test", help="BEIR: the judgements qrels/SPLIT.tsv (default test)")
     evaluate.add_argument(
         "--run",
         type=Path,
         help="BEIR: TREC run file to write (default: DIR-name.run in the current folder); "
         "SQuAD: one JSON line per question {id, answer, confidence}",
     )
-    evaluate.add_argument("--json", action="store_true")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.add_argument(
         "--cv", type=int, default=0, metavar="K", help="also choose k1 and b by K-fold cross-validation over the queries"
     )
     evaluate.set_defaults(handler=cmd_eval)
 
     bench = command("bench", help="measure speed and memory on a generated corpus")
-    bench.add_argument("--passages", type=_positive_int, default=100_000)
-    bench.add_argument("--queries", type=_positive_int, default=100)
+    bench.add_argument("--passages", type=_positive_int, default=100_000, help="passages generated (default 100000)")
+    bench.add_argument("--queries", type=_positive_int, default=100, help="questions timed (default 100)")
     bench.add_argument("--no-peers", action="store_true", help="skip rank_bm25 and bm25s (slow at a million passages)")
-    bench.add_argument("--json", action="store_true")
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.set_defaults(handler=cmd_bench)
 
     loadtest = command("loadtest", help="questions per second through the Discord layer (needs the test extra)")
-    loadtest.add_argument("--questions", type=_positive_int, default=200)
-    loadtest.add_argument("--servers", type=_positive_int, default=4)
-    loadtest.add_argument("--json", action="store_true")
+    loadtest.add_argument("--questions", type=_positive_int, default=200, help="questions asked at once (default 200)")
+    loadtest.add_argument("--servers", type=_positive_int, default=4, help="servers they are asked in (default 4)")
+    loadtest.add_argument("--json", action="store_true", help="print one JSON object")
     loadtest.set_defaults(handler=cmd_loadtest)
     return parser
 

@@ -406,3 +406,21 @@ def test_a_source_added_with_its_url_shows_the_url(run, tmp_path):
     for args in (("ask", "When did the harbor master retire?"), ("search", "harbor master")):
         out = run(*args).stdout
         assert "[1] Harbor Notes <https://harbor.example/notes>, para 1: The harbor master retired in May." in out, out
+
+
+COMMANDS = ["ask", "search", "add", "remove", "docs", "export", "import", "gaps", "teach", "run", "sync", "eval", "bench", "loadtest"]
+
+
+def test_every_option_in_help_says_what_it_does(run):
+    """`talksbot search --help` listed --json and --limit with nothing after them (so did add --title,
+    eval --split, bench and loadtest): a newcomer could not tell what they take or default to."""
+    bare = []
+    for command in COMMANDS:
+        lines = run(command, "--help").stdout.splitlines()
+        for line, following in zip(lines, [*lines[1:], ""]):
+            option = re.fullmatch(r"  (-[^ ].*?)(?: {2,}(\S.*))?", line)
+            described = option and (option[2] or re.match(r" {10,}\S", following))
+            if option and not described:
+                bare.append(f"{command} {option[1]}")
+    assert bare == []
+    assert "how many passages (default 5)" in run("search", "--help").stdout
