@@ -296,10 +296,26 @@ async def cmd_loadtest(args: argparse.Namespace, settings: Settings) -> int:
     return await run_loadtest_command(args, settings)
 
 
+def _whole_number(value: str) -> int:
+    # Said here: argparse's own message names the function ("invalid _positive_int value").
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+
+
 def _positive_int(value: str) -> int:
-    number = int(value)
+    number = _whole_number(value)
     if number < 1:
         raise argparse.ArgumentTypeError("must be 1 or more")
+    return number
+
+
+def _folds(value: str) -> int:
+    # One fold would choose k1 and b on no queries at all: a figure that only looks held out.
+    number = _whole_number(value)
+    if number < 2:
+        raise argparse.ArgumentTypeError("cross-validation needs 2 or more folds")
     return number
 
 
@@ -476,7 +492,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.add_argument(
-        "--cv", type=int, default=0, metavar="K", help="also choose k1 and b by K-fold cross-validation over the queries"
+        "--cv", type=_folds, default=0, metavar="K", help="also choose k1 and b by K-fold cross-validation over the queries"
     )
     evaluate.set_defaults(handler=cmd_eval)
 

@@ -152,3 +152,18 @@ def test_a_store_path_that_is_a_folder_is_one_line(run, tmp_path):
     for args, env in (((f"--db={tmp_path}", "docs"), None), (("docs",), {"TALKSBOT_DB": str(tmp_path)})):
         line = one_line_error(run(*args, extra_env=env), f"{tmp_path} is a folder")
         assert "Value error" not in line
+
+
+@pytest.mark.parametrize("folds", ["1", "-1"])
+def test_cross_validation_with_fewer_than_two_folds_is_one_line(run, folds):
+    """`eval --cv 1` chose k1 and b on no queries and `--cv -1` printed 'cv_nDCG@10 0.0000 (-1 folds
+    chose: )': figures that looked measured and were not."""
+    tiny = Path(__file__).parent / "fixtures" / "tiny-beir"
+    one_line_error(run("eval", str(tiny), "--cv", folds), "--cv", "2 or more")
+
+
+@pytest.mark.parametrize("args", [["ask", "talks", "--limit", "abc"], ["bench", "--passages", "1e5"], ["eval", ".", "--cv", "x"]])
+def test_a_count_that_is_not_a_number_is_one_plain_line(run, args):
+    """It read 'argument --limit: invalid _positive_int value: 'abc'', naming a Python function."""
+    line = one_line_error(run(*args), f"{args[-1]!r} is not a whole number")
+    assert "_" not in line.split("(see")[0]
