@@ -25,6 +25,7 @@ from discord.ext import commands
 
 from bot.cogs.lookup import document_choices
 from bot.embeds import NO_PINGS, clip, quote
+from bot.engine.documents import strip_invisible
 from bot.engine.ingest import TEXT_SUFFIXES
 from bot.engine.markdown import markdown_to_text
 from bot.store import DocumentRecord, DuplicateDocument, StoreError
@@ -188,7 +189,16 @@ class MessageModal(AdminModal, title="Add a message to the documents"):
 
 
 def _automatic_title(message: discord.Message) -> str:
-    return clip(f"Message from {message.author.display_name}: {' '.join(message.clean_content.split())}", AUTO_TITLE_CHARS)
+    # Invisible characters as spaces, as in titles found in documents: the add refuses them, and
+    # display names have them (an emoji joined by U+200D, like the rainbow flag).
+    return clip(strip_invisible(f"Message from {message.author.display_name}: {_as_written(message)}"), AUTO_TITLE_CHARS)
+
+
+def _as_written(message: discord.Message) -> str:
+    """The message's text with mentions as names (clean_content), without the zero-width space
+    discord.py puts after "@" in "@everyone" and "@here": nothing the bot sends pings anyway
+    (AllowedMentions.none()), and a title may not hold invisible characters."""
+    return message.clean_content.replace("@\u200b", "@")
 
 
 def _is_text_file(attachment: discord.Attachment) -> bool:
@@ -294,7 +304,7 @@ class CorpusCog(commands.GroupCog, group_name="corpus", group_description="Manag
         if sum(f.size for f in files) > limit:  # refuse before downloading anything
             raise UserFacingError(f"The message's files are larger than the limit of {limit // 1000:,} kB.")
         has_text = bool(message.content.strip())
-        parts = [discord_message_text(message.clean_content)] if has_text else []
+        parts = [discord_message_text(_as_written(message))] if has_text else []
         for file in files:
             data = await file.read()
             parts.append((await self.bot.engine.read_upload(data, file.filename, guild_id=interaction.guild_id or 0)).text)

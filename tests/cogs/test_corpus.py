@@ -152,6 +152,20 @@ async def test_add_to_corpus_message_menu(simcord_env, server):
     assert "400 dollars" in result.response.embeds[0].description
 
 
+async def test_add_to_corpus_takes_an_announcement_by_its_automatic_title(simcord_env, server):
+    # A name with an emoji joined by U+200D (the rainbow flag), a message to @everyone: both common.
+    ana = server.guild.add_member(simcord_env.create_user("Ana \U0001f3f3\ufe0f\u200d\U0001f308"))
+    message = await ana.send(server.channel, "@everyone The ferry moves to pier 4 on Friday because of the storm.")
+    shown = await server.admin.context_menu(server.channel, "Add to corpus", message)
+    title = modal_inputs(shown)["Title"]
+    added = await server.admin.submit_modal(shown, {title["custom_id"]: title["value"]})  # kept as offered
+    assert added.ephemeral and added.response.content.startswith("Added `#2` **Message from Ana"), added.response.content
+    # Nothing invisible in it (the add refuses titles with such characters): the joiner is a space.
+    assert title["value"] == "Message from Ana \U0001f3f3\ufe0f \U0001f308: @everyone The ferry moves to pier 4 on Friday because of the storm."
+    result = await server.member.slash(server.channel, "ask", question="Why does the ferry move to pier 4?")
+    assert "because of the storm" in result.response.embeds[0].description
+
+
 async def test_remove_by_a_number_that_is_gone_is_refused_and_removes_nothing(simcord_env, server):
     await server.admin.slash(server.channel, "corpus add", file=("report.txt", b"Annual Report 2017\n\nThe ferry ran late all year."))
     await server.admin.slash(server.channel, "corpus add", file=("minutes.txt", b"Board Minutes\n\nThe board met on Monday."))
