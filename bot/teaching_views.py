@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 import discord
 
-from bot.embeds import ABSTAIN_COLOUR, ANSWER_COLOUR, NO_PINGS, clip, quote
+from bot.embeds import ABSTAIN_COLOUR, ANSWER_COLOUR, NO_PINGS, TITLE_LIMIT, clip, quote, quoted
 from bot.engine.answer import shorten
 from bot.engine.service import Engine
 from bot.engine.teaching import GapGroup
@@ -126,7 +126,7 @@ class GapView(_AdminView):
             self.remove_item(self.pick_passage)
 
     def embed(self) -> discord.Embed:
-        embed = discord.Embed(title=clip(self.gap.question, 256), colour=ABSTAIN_COLOUR)
+        embed = discord.Embed(title=quoted(self.gap.question, TITLE_LIMIT), colour=ABSTAIN_COLOUR)  # a member's words
         embed.description = (
             f"Asked {self.gap.count} time{'s' * (self.gap.count != 1)}, last {self.gap.last_asked[:16].replace('T', ' ')} UTC.\n"
             + ("Which passage answers it? The closest ones:" if self.passages else "No passage came close: give one by document and paragraph.")

@@ -168,3 +168,14 @@ async def test_links_page_on_and_a_removal_keeps_the_page(simcord_env, server, s
     assert emptied.response.embeds[0].footer.text == "Page 1 of 1"
     assert labels(emptied.response) == {f"Remove {n}": False for n in range(1, 6)}
     assert [r.question for r, _ in await engine.taught(server.guild.id)] == UNANSWERED[:5]
+
+
+async def test_an_opened_gap_shows_the_question_as_the_member_typed_it(simcord_env, server):
+    from reader import live, read
+
+    typed = "Why did ||the ferry|| stop at ~~pier 2~~ on `Monday`?"  # a member's markdown
+    assert (await ask(server, typed)).startswith(NOT_FOUND)
+    listed = await server.admin.slash(server.channel, "corpus gaps")
+    title = (await server.admin.select(listed.response, ["0"])).response.embeds[0].title
+    assert read(title, "title") == typed
+    assert live(title, "title") == []  # no spoiler hides part of it, no strike-through, no code
