@@ -40,6 +40,9 @@ _ESCAPED = re.compile(r"[\\*_~`|<>\[\]@]|:(?=//)")
 # Markup only at the start of a line: headings, subtext (-#), lists, quotes.
 _LINE_START = re.compile(r"[#\-+]|\d+(?=\.)")
 TITLE_SHOWN = 100  # a document's title over its sources, shortened once
+# A title in /documents, escaped: 10 lines of at most this and their details fit one description
+# (a 200-character title takes 400 once each markdown character is escaped).
+LISTED_TITLE_CHARS = 300
 SOURCE_LINE_CHARS = 700  # one source's line, at most
 _BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 _CITATIONS = re.compile(r"(?: \[\d+\])+$")
@@ -269,7 +272,7 @@ def passage_embed(title: str, date: str | None, paragraph: int, section: str | N
 def document_line(doc: DocumentRecord) -> str:
     date = f" ({doc.date})" if doc.date else ""
     scope = "" if doc.guild_id == 0 else " - this server"
-    return f"`#{doc.id}` {quote(doc.title)}{date} - {doc.passages} passages{scope}"
+    return f"`#{doc.id}` {quoted(doc.title, LISTED_TITLE_CHARS)}{date} - {doc.passages} passages{scope}"
 
 
 def documents_embed(docs: list[DocumentRecord], page: int, per_page: int) -> discord.Embed:

@@ -24,6 +24,11 @@ log = logging.getLogger(__name__)
 GAPS_PER_PAGE = 5
 LINKS_PER_PAGE = 5
 PASSAGE_NAME_CHARS = 60
+# Escaped text in a page's lines, at most: five lines fit one description (4,096) whatever members
+# typed (a 500-character question of markdown characters takes 1,000 once escaped).
+GAP_QUESTION_CHARS = 700
+LINK_QUESTION_CHARS = 450
+LINK_PASSAGE_CHARS = 300
 AdminCheck = Callable[[discord.Interaction], Awaitable[None]]
 
 
@@ -81,7 +86,7 @@ class GapsView(_AdminList):
     def embed(self) -> discord.Embed:
         embed = discord.Embed(title="Questions the documents did not answer", colour=ABSTAIN_COLOUR)
         lines = [
-            f"**{n}.** {quote(gap.question)}\n   {_asked(gap)}, last {gap.last_asked[:16].replace('T', ' ')} UTC"
+            f"**{n}.** {quoted(gap.question, GAP_QUESTION_CHARS)}\n   {_asked(gap)}, last {gap.last_asked[:16].replace('T', ' ')} UTC"
             for n, gap in self.shown()
         ]
         embed.description = clip("\n".join(lines) or "No unanswered questions. Members get answers to everything they asked.", 4096)
@@ -204,7 +209,10 @@ class LinksView(_AdminList):
 
     def embed(self) -> discord.Embed:
         embed = discord.Embed(title="Questions answered from a chosen passage", colour=ANSWER_COLOUR)
-        lines = [f"**{n}.** {quote(r.question)}\n   → {quote(passage_label(p))}" for n, (r, p) in self.shown()]
+        lines = [
+            f"**{n}.** {quoted(r.question, LINK_QUESTION_CHARS)}\n   → {quoted(passage_label(p), LINK_PASSAGE_CHARS)}"
+            for n, (r, p) in self.shown()
+        ]
         embed.description = clip("\n".join(lines) or "Nothing taught yet. `/corpus gaps` shows what members could not get answered.", 4096)
         embed.set_footer(text=self.page_label())
         return embed

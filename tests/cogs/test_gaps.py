@@ -179,3 +179,23 @@ async def test_an_opened_gap_shows_the_question_as_the_member_typed_it(simcord_e
     title = (await server.admin.select(listed.response, ["0"])).response.embeds[0].title
     assert read(title, "title") == typed
     assert live(title, "title") == []  # no spoiler hides part of it, no strike-through, no code
+
+
+async def test_every_gap_and_link_of_a_page_is_listed_whatever_its_question(simcord_env, server, seen):
+    from reader import read
+
+    # Members' questions of 500 characters, mostly markdown characters (each escaped: twice as long).
+    topics = ["harbor", "ferry", "bakery", "library", "garden"]
+    questions = [f"Why {topic} " + "*_" * ((500 - len(topic) - 5) // 2) for topic in topics]
+    for question in questions:
+        assert (await ask(server, question)).startswith(NOT_FOUND)
+    listed = (await server.admin.slash(server.channel, "corpus gaps")).response.embeds[0]
+    lines = [read(line, "description") for line in listed.description.split("\n") if line.startswith("**")]
+    assert [line.split(" ", 2)[:2] for line in lines] == [[f"{n}.", "Why"] for n in range(1, 6)]  # all five
+    assert {line.split(" ", 2)[2].split(" ")[0] for line in lines} == set(topics)
+
+    for question in questions:
+        await simcord_env.bot.engine.teach_paragraph(server.guild.id, question, "1", 1, taught_by="test")
+    links = (await server.admin.slash(server.channel, "corpus links")).response.embeds[0]
+    entries = [read(entry, "description") for entry in links.description.split("\n**")]
+    assert len(entries) == 5 and all("→ Para 1 of #1 Top U.S." in entry for entry in entries)  # each says what it removes

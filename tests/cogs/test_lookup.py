@@ -38,3 +38,27 @@ async def test_documents_pages_with_buttons(simcord_env, server):
 async def test_help_is_short_and_private(simcord_env, server):
     result = await server.member.slash(server.channel, "help")
     assert result.ephemeral and "/ask" in result.response.content and len(result.response.content) < 1000
+
+
+async def test_every_document_of_a_page_is_listed_whatever_its_title(simcord_env, server):
+    from reader import read
+
+    engine = simcord_env.bot.engine
+    await server.admin.slash(server.channel, "corpus bundled", shown="off")
+    # A page's <title> of 200 characters made of markdown characters: each is escaped, doubling it.
+    added = [
+        await engine.add_text(
+            f"Sale {i}\n\nThe harbor shop sale number {i} starts on Monday.",
+            guild_id=server.guild.id,
+            added_by="t",
+            title=f"Sale {i} " + "~*" * 96,
+            date="2024-05-01",
+        )
+        for i in range(10)
+    ]
+    embed = (await server.member.slash(server.channel, "documents")).response.embeds[0]
+    assert embed.footer.text == "Page 1 of 1 - 10 documents"
+    shown = [read(line, "description") for line in embed.description.split("\n")]
+    assert [line.split(" ", 1)[0] for line in shown] == [f"#{doc.id}" for doc in added]  # none left out
+    assert all(line.startswith(f"#{doc.id} Sale {i} ~*~*~*") for i, (doc, line) in enumerate(zip(added, shown, strict=True)))
+    assert all(line.endswith("(2024-05-01) - 1 passages - this server") for line in shown)
