@@ -71,6 +71,10 @@ class TalksBot(commands.Bot):
         if self.settings.syncs_commands:  # global commands: the process holding shard 0 syncs them
             await self.sync_commands(force=False)
 
+    async def on_message(self, message: discord.Message, /) -> None:
+        """No text commands: questions are the ask cog's listener's. (commands.Bot would look for
+        a command in every mention and log each question as an unknown command, at ERROR.)"""
+
     @tasks.loop(seconds=0.5)
     async def follow_store(self) -> None:
         """Poll the store's changes table (a discord.ext.tasks loop: it stops with the bot)."""

@@ -44,3 +44,15 @@ def test_settings_can_be_built_directly(tmp_path):
     settings = Settings(db=tmp_path / "x.db", discord_token="secret-token")
     assert "secret-token" not in repr(settings)
     assert settings.discord_token.get_secret_value() == "secret-token"
+
+
+async def test_a_question_by_mention_logs_no_error(simcord_env, server, caplog):
+    import logging
+
+    # SimCord listens for command errors itself, which silences discord.py's default logging of
+    # them; without that listener, as in production, discord.py logs each at ERROR.
+    simcord_env.bot.extra_events.pop("on_command_error", None)
+    with caplog.at_level(logging.WARNING):
+        await server.member.send(server.channel, f"{simcord_env.bot.user.mention} why were talks cancelled?")
+    assert "abruptly halted" in server.channel.last_message.embeds[0].description
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
