@@ -210,7 +210,7 @@ class AskCog(commands.Cog):
         me = self.bot.user.id
         # Typed mentions only: a reply that pings its author lists the bot in message.mentions too.
         mentioned = {int(user_id) for user_id in _USER_MENTION.findall(message.content)}
-        if me in mentioned:
+        if me in mentioned or self._mentions_own_role(message):
             return Asked(text, channel_rule=False, earlier=earlier)
         if earlier is not None or await self._is_reply_to_me(message):
             if mentioned - {me} or message.role_mentions or message.mention_everyone:
@@ -223,6 +223,14 @@ class AskCog(commands.Cog):
         if message.content.rstrip().endswith("?") and channel_ids & await self.ask_channels(message.guild.id):
             return Asked(text, channel_rule=True)
         return None
+
+    @staticmethod
+    def _mentions_own_role(message: discord.Message) -> bool:
+        """Whether the message mentions the bot's integration role: typing @TalksBot, Discord offers
+        it beside the bot, with the same name. (The only managed role a bot member can have.)"""
+        me = message.guild.me if message.guild else None
+        own = {role.id for role in me.roles if role.managed} if me else set()
+        return bool(own.intersection(message.raw_role_mentions))
 
     async def _reply(self, message: discord.Message, text: str) -> None:
         await message.reply(text, mention_author=False, allowed_mentions=NO_PINGS)

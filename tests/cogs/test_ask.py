@@ -41,6 +41,19 @@ async def test_mention_is_answered_as_a_reply(simcord_env, server):
     assert CANCELLED in reply.embeds[0].description
 
 
+async def test_a_mention_of_the_bots_own_role_is_a_question(simcord_env, server):
+    # Typing @TalksBot, Discord offers the bot and its integration role, of the same name: either asks.
+    guild = simcord_env.bot.get_guild(server.guild.id)
+    [own_role] = [role for role in guild.me.roles if role.managed]
+    sent = await server.member.send(server.channel, f"{own_role.mention} why were talks cancelled?")
+    reply = only_answer(server.channel)
+    assert reply.reference.message_id == sent.id
+    assert CANCELLED in reply.embeds[0].description
+    crew = server.guild.create_role("Crew")  # another role's mention is not for the bot
+    await server.member.send(server.channel, f"<@&{crew.id}> why were talks cancelled?")
+    assert server.channel.last_message.author.id == server.member.id
+
+
 async def test_bare_mention_gets_help(simcord_env, server):
     await server.member.send(server.channel, simcord_env.bot.user.mention)
     reply = server.channel.last_message
