@@ -213,6 +213,24 @@ _TIMESTAMP = re.compile(r"<t:(-?\d{1,12})(?::[tTdDfFR])?>")
 _SUBTEXT = re.compile(r"^-# ", re.MULTILINE)
 
 
+# What the bot needs in a channel to answer there: see the question, reply to it, with an embed.
+ANSWERING_PERMISSIONS = {
+    "view_channel": "View Channel",
+    "send_messages": "Send Messages",
+    "read_message_history": "Read Message History",  # a reply needs it
+    "embed_links": "Embed Links",  # the answer is an embed
+}
+
+
+def _missing_for_answers(channel: discord.abc.GuildChannel) -> list[str]:
+    allowed = channel.permissions_for(channel.guild.me)
+    return [name for flag, name in ANSWERING_PERMISSIONS.items() if not getattr(allowed, flag)]
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 def _who(user_id: str) -> str:
     """Who made a change: a member's mention (it pings no one), or the command line's adds."""
     if user_id.isdigit():
@@ -410,9 +428,13 @@ class CorpusCog(commands.GroupCog, group_name="corpus", group_description="Manag
         if ask_cog is not None:
             ask_cog.forget_ask_channels(interaction.guild_id)  # type: ignore[attr-defined]
         state = "now answers" if enabled else "no longer answers"
-        await interaction.response.send_message(
-            f"TalksBot {state} every question in {channel.mention}.", ephemeral=True, allowed_mentions=NO_PINGS
-        )
+        text = f"TalksBot {state} every question in {channel.mention}."
+        if enabled and (missing := _missing_for_answers(channel)):
+            text += (
+                f" It cannot answer there yet: give it {_and(missing)} in that channel's permissions"
+                " (Edit Channel → Permissions)."
+            )
+        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
 
     @app_commands.command(name="bundled", description="Show or hide the bundled article in this server's answers")
     @app_commands.describe(shown="on: answers may quote the bundled article (the default); off: only this server's documents")

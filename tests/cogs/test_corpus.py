@@ -350,3 +350,26 @@ async def test_corpus_log_shows_the_latest_changes_however_long_the_titles(simco
     log = (await server.admin.slash(server.channel, "corpus log")).response
     assert "<@cli>" not in log.content
     assert read(log.content.split("\n")[-1], "content").endswith(f"the command line add #{notice.id} Ferry Notice")
+
+
+async def test_corpus_channel_says_when_the_bot_cannot_answer_there(simcord_env, server):
+    import discord
+
+    # A staff channel the admin can see and the bot cannot (no override lets its role in).
+    staff = server.guild.create_text_channel(
+        "staff",
+        overwrites={
+            server.guild.default_role: discord.PermissionOverwrite(view_channel=False),
+            server.admin: discord.PermissionOverwrite(view_channel=True),
+        },
+    )
+    told = await server.admin.slash(server.channel, "corpus channel", channel=staff, enabled=True)
+    assert told.ephemeral
+    assert told.response.content == (
+        f"TalksBot now answers every question in <#{staff.id}>. It cannot answer there yet: give it View Channel, "
+        "Send Messages, Read Message History and Embed Links in that channel's permissions (Edit Channel → Permissions)."
+    )
+    await server.admin.send(staff, "why were talks cancelled?")
+    assert staff.last_message.author.id == server.admin.id  # indeed no answer
+    ok = await server.admin.slash(server.channel, "corpus channel", channel=server.channel, enabled=True)
+    assert ok.response.content == f"TalksBot now answers every question in <#{server.channel.id}>."
