@@ -471,6 +471,7 @@ class Store:
                 if existing:  # checked under the write lock: no one adds the same one meanwhile
                     raise DuplicateDocument(existing)
                 if max_guild_bytes is not None:
+                    await self._lock_server_size(guild_id)
                     used = await self.guild_bytes(guild_id)
                     size = len(doc.body.encode("utf-8", "surrogatepass"))
                     if used + size > max_guild_bytes:
@@ -572,6 +573,10 @@ class Store:
             except BaseException:
                 await self._rollback()
                 raise
+
+    async def _lock_server_size(self, guild_id: int) -> None:
+        """Inside a transaction: no other add to ``guild_id`` reads its size until this one ends.
+        Nothing to do on SQLite: BEGIN IMMEDIATE already holds the whole file's write lock."""
 
     async def _rollback(self) -> None:
         if self._db.in_transaction:

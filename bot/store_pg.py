@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 CHANGES_CHANNEL = "talksbot_changes"  # NOTIFY'd by every add and remove, on commit
 MIGRATION_LOCK = 7_221_024  # pg_advisory_xact_lock key: one migrating process at a time
 CHANGES_LOCK = 7_221_025  # pg_advisory_xact_lock key: changes commit in id order (_record_change)
+# pg_advisory_xact_lock(class, key) class: one server's adds read its size in turn (_lock_server_size).
+# Two-key locks are a key space apart from the one-key locks above.
+SERVER_SIZE_LOCK = 7_221_026
 _INSERT_INTO = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)", re.IGNORECASE)
 
 
@@ -129,6 +132,12 @@ class PostgresStore(Store):
         await super()._record_change(doc_id, guild_id, action)
         # Sent inside the transaction, so PostgreSQL delivers it when (and only if) it commits.
         await self._run("SELECT pg_notify(?, '')", (CHANGES_CHANNEL,))
+
+    async def _lock_server_size(self, guild_id: int) -> None:
+        # Read committed: without it two adds to one server both read its size before either
+        # commits, and both are stored over its limit. Servers whose ids share the low 31 bits
+        # wait for each other, nothing worse.
+        await self._run("SELECT pg_advisory_xact_lock(?, ?)", (SERVER_SIZE_LOCK, guild_id % 2**31))
 
     async def listen(self, on_change: Callable[[], None]) -> None:
         """LISTEN on a connection of its own (not the pool's): ``on_change`` runs on each NOTIFY.

@@ -181,6 +181,24 @@ async def test_a_server_full_of_documents_is_refused_counting_utf8_bytes(store):
     assert [d.title for d in await store.list_documents(5) if d.guild_id == 5] == ["Café Notes"]
 
 
+async def test_two_processes_adding_to_one_server_at_once_cannot_take_it_over_its_limit(store_target):
+    """Each document fits alone, not both: exactly one is refused, whichever process adds it.
+    (On PostgreSQL both read the server's size before either committed, and both were stored.)"""
+    stores = [await open_store(store_target) for _ in range(2)]
+    try:
+        docs = [parse_text(f"Notes {n}\n\n" + f"Paragraph {n} about the harbor ferry timetable. " * 20) for n in (1, 2)]
+        limit = len(docs[0].body.encode()) + len(docs[1].body.encode()) - 1
+        results = await asyncio.gather(
+            *(s.add_document(d, guild_id=5, added_by="t", max_guild_bytes=limit) for s, d in zip(stores, docs)),
+            return_exceptions=True,
+        )
+        assert sorted(type(r).__name__ for r in results) == ["DocumentRecord", "ServerFull"], results
+        assert await stores[0].guild_bytes(5) <= limit
+    finally:
+        for s in stores:
+            await s.close()
+
+
 async def test_remove_deletes_passages_with_the_document(store):
     keep = await store.add_document(parse_text("Other Notes\n\nSomething else entirely."), added_by="t")
     record = await store.add_document(parse_text(TEXT), guild_id=5, added_by="alice")
