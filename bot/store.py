@@ -366,7 +366,7 @@ class Store:
     """Async access to the SQLite file. Open with ``await Store.open(path)``.
 
     The PostgreSQL store (bot/store_pg.py) inherits every query method and replaces the
-    connection layer (``_run``, ``_one``, ``_all``, ``_run_many``, ``_stream``, ``_transaction``),
+    connection layer (``_run``, ``_run_count``, ``_one``, ``_all``, ``_run_many``, ``_stream``, ``_transaction``),
     so SQL written here must run on both: ``?`` placeholders, standard SQL, ``ON CONFLICT``.
     """
 
@@ -431,6 +431,11 @@ class Store:
         """Execute one statement and close its cursor (an open cursor blocks COMMIT); the row id."""
         async with self._db.execute(sql, params) as cursor:
             return cursor.lastrowid
+
+    async def _run_count(self, sql: str, params: Sequence = ()) -> int:
+        """Execute one statement that changes rows; how many it changed."""
+        async with self._db.execute(sql, params) as cursor:
+            return cursor.rowcount
 
     async def _run_many(self, sql: str, rows: Iterable[Sequence]) -> None:
         async with self._db.executemany(sql, rows):
@@ -539,12 +544,15 @@ class Store:
         )
 
     async def remove_document(self, doc_id: int, *, removed_by: str) -> DocumentRecord | None:
-        record = await self.get_document(doc_id)
-        if record is None:
-            return None
+        """Remove a document; None if it is not there (or another process removed it meanwhile:
+        only the one whose delete takes it records the change and the server's log entry)."""
         async with self._transaction():
+            record = await self.get_document(doc_id)
+            if record is None:
+                return None
             await self._run("DELETE FROM passages WHERE doc_id = ?", (doc_id,))
-            await self._run("DELETE FROM documents WHERE id = ?", (doc_id,))
+            if not await self._run_count("DELETE FROM documents WHERE id = ?", (doc_id,)):
+                return None  # PostgreSQL: read before another process's removal committed
             await self._record_change(doc_id, record.guild_id, "remove")
             if record.guild_id != BUNDLED:
                 await self._audit(record.guild_id, removed_by, "remove", doc_id, record.title, _now())

@@ -180,6 +180,10 @@ class PostgresStore(Store):
         await self._call("execute", sql, *params)
         return None
 
+    async def _run_count(self, sql: str, params: Sequence = ()) -> int:
+        status = await self._call("execute", sql, *params)  # the command's tag: "DELETE 1"
+        return int(status.rsplit(" ", 1)[-1])
+
     async def _run_many(self, sql: str, rows: Iterable[Sequence]) -> None:
         await self._call("executemany", sql, list(rows))
 

@@ -211,6 +211,21 @@ async def test_remove_deletes_passages_with_the_document(store):
     assert [action for _, action, *_ in await store.audit_log(5)] == ["add", "remove"]
 
 
+async def test_two_processes_removing_one_document_at_once_remove_it_once(store_target):
+    """Both had read the document; only the one whose delete took it reports it removed, and the
+    server's log says it was removed once (it said twice, and both processes recorded the change)."""
+    stores = [await open_store(store_target) for _ in range(2)]
+    try:
+        record = await stores[0].add_document(parse_text(TEXT), guild_id=5, added_by="alice")
+        results = await asyncio.gather(*(s.remove_document(record.id, removed_by=who) for s, who in zip(stores, "bc")))
+        assert sorted(r is None for r in results) == [False, True], results
+        assert [action for _, action, *_ in await stores[0].audit_log(5)] == ["add", "remove"]
+        assert [c.action for c in await stores[1].changes_since(0)] == ["add", "remove"]
+    finally:
+        for s in stores:
+            await s.close()
+
+
 async def test_failed_add_leaves_nothing_behind(store):
     bad = ParsedDocument(
         "Broken", None, "Some text. More text.",
