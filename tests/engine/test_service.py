@@ -49,12 +49,17 @@ async def test_adding_a_large_document_does_not_hold_up_the_event_loop(tmp_path)
     engine = await Engine.open(Settings(db=tmp_path / "s.db"))
     try:
         passages = generate(9000, 1).passages
-        text = "Rapport du port\n\n" + "\n\n".join(p.replace("e", "é") for p in passages)
+        # Accents typed as combining marks (as some keyboards and PDFs give them): NFKC composes
+        # them, the dearest part of a hash, so a hash on the loop stands out from other work.
+        text = "Rapport du port\n\n" + "\n\n".join(p.replace("e", "e\u0301") for p in passages)
         text = text.encode()[:4_800_000].decode("utf-8", "ignore")
-        started = time.perf_counter()
-        content_hash(text)
-        hash_s = time.perf_counter() - started  # what one hash costs on this machine, now
 
+        def hash_seconds() -> float:  # what one hash costs on this machine, now
+            started = time.perf_counter()
+            content_hash(text)
+            return time.perf_counter() - started
+
+        before = hash_seconds()
         loop = asyncio.get_running_loop()
         adding = asyncio.create_task(engine.add_text(text, guild_id=9, added_by="t"))
         worst = 0.0
@@ -63,7 +68,8 @@ async def test_adding_a_large_document_does_not_hold_up_the_event_loop(tmp_path)
             await asyncio.sleep(0.005)
             worst = max(worst, loop.time() - expected)
         record = await adding
+        hash_s = max(before, hash_seconds())
         assert record.passages > 1000
-        assert worst < hash_s / 2, (worst, hash_s)  # a hash on the loop would hold it up a whole hash_s
+        assert worst < 0.7 * hash_s, (worst, hash_s)  # a hash on the loop holds it up a whole hash_s
     finally:
         await engine.close()
