@@ -416,13 +416,18 @@ class Store:
 
     async def _migrate(self) -> None:
         (version,) = await self._one("PRAGMA user_version")
+        while version < len(MIGRATIONS):
+            async with self._transaction():
+                # Read again under the write lock: a process started at the same time may have
+                # applied this migration since (applying it twice fails: "table ... already exists").
+                (version,) = await self._one("PRAGMA user_version")
+                if version < len(MIGRATIONS):
+                    for statement in migration_statements(MIGRATIONS[version], self.dialect):
+                        await self._run(statement)
+                    version += 1
+                    await self._run(f"PRAGMA user_version = {version}")
         if version > len(MIGRATIONS):
             raise StoreError(f"the store {self.path} is from a newer TalksBot (schema {version})")
-        for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
-            async with self._transaction():
-                for statement in migration_statements(migration, self.dialect):
-                    await self._run(statement)
-                await self._run(f"PRAGMA user_version = {number}")
 
     async def schema_version(self) -> int:
         return (await self._one("PRAGMA user_version"))[0]

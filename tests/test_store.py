@@ -11,7 +11,17 @@ import pytest
 
 from bot.engine.documents import Passage, ParsedDocument, parse_text
 from bot.engine.service import Engine
-from bot.store import BUNDLED, MIGRATIONS, ChangesPruned, DuplicateDocument, ServerFull, Store, StoreError, open_store
+from bot.store import (
+    BUNDLED,
+    MIGRATIONS,
+    ChangesPruned,
+    DuplicateDocument,
+    ServerFull,
+    Store,
+    StoreError,
+    migration_statements,
+    open_store,
+)
 
 TEXT = "Notes on the Meeting\n\nFirst paragraph about talks.\n\nSecond paragraph about Taiwan."
 
@@ -74,6 +84,30 @@ async def test_old_schema_is_migrated_forward(tmp_path):
     await store.set_value("after", "migration 2")  # the kv table of migration 2 exists
     assert await store.get_value("after") == "migration 2"
     await store.close()
+
+
+@pytest.mark.parametrize("from_version", [0, 1, len(MIGRATIONS) - 1])
+async def test_processes_starting_together_all_open_the_store_and_migrate_it_once(tmp_path, from_version):
+    """Shards started at once on a new store (or after an upgrade): each read the schema version
+    before taking the write lock, so all but the first applied the same migration again and
+    stopped at start with "table documents already exists"."""
+    path = tmp_path / "s.db"
+    connection = sqlite3.connect(path)
+    for migration in MIGRATIONS[:from_version]:
+        for statement in migration_statements(migration, "sqlite"):
+            connection.execute(statement)
+    connection.execute(f"PRAGMA user_version = {from_version}")
+    connection.commit()
+    connection.close()
+    opened = await asyncio.gather(*(Store.open(path) for _ in range(4)), return_exceptions=True)
+    try:
+        assert [type(s).__name__ for s in opened] == ["Store"] * 4, opened
+        assert await opened[0].schema_version() == len(MIGRATIONS)
+        assert await opened[0].integrity_check() == "ok"
+    finally:
+        for store in opened:
+            if isinstance(store, Store):
+                await store.close()
 
 
 async def test_store_from_a_newer_version_is_refused_and_closed(tmp_path):
