@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import sqlite3
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -399,7 +400,7 @@ class Store:
         store = cls(connection, path, busy_timeout_s=busy_timeout_s)
         try:
             await store._run(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-            await store._run("PRAGMA journal_mode = WAL")
+            await store._use_wal()
             await store._run("PRAGMA foreign_keys = ON")
             await store._run("PRAGMA synchronous = NORMAL")
             await store._migrate()
@@ -413,6 +414,21 @@ class Store:
 
     async def close(self) -> None:
         await self._db.close()
+
+    async def _use_wal(self) -> None:
+        """Switch the file to WAL (a no-op once it is). Switching a new file needs it to itself,
+        and SQLite answers "database is locked" at once, without its busy timeout, when another
+        process opens it at that moment (1 in 12 starts of four at once): so try again until
+        the busy timeout has passed."""
+        deadline = time.monotonic() + self.busy_timeout_s
+        while True:
+            try:
+                await self._run("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(0.01)
 
     async def _migrate(self) -> None:
         (version,) = await self._one("PRAGMA user_version")
