@@ -29,6 +29,8 @@ WINDOW_WORDS = 150
 MAX_PASSAGE_CHARS = 4000
 SPLIT_PIECE_CHARS = 2000
 
+SOFT_HYPHEN = "\u00ad"
+
 _HEADER = re.compile(r"^\s*date\s+(\d{4}-\d{2}-\d{2})\s+(.+?)\s*$", re.IGNORECASE)
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _BLANK_LINE = re.compile(r"\n[ \t\f\v]*\n")
@@ -407,6 +409,10 @@ def parse_text(
     passages' offsets point into.
     """
     text = text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
+    # A soft hyphen only marks where a word may break: the reader sees the word whole, but the
+    # analyzer would split it there ("negoti", "ations"). At a line's end it is the break itself:
+    # a hyphen there, which reflow mends.
+    text = text.replace(SOFT_HYPHEN + "\n", "-\n").replace(SOFT_HYPHEN, "")
     date = validate_date(date)
     first, first_end = _first_line(text)
     header = _HEADER.match(first)

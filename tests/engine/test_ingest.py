@@ -170,3 +170,22 @@ def test_markdown_empty_heading_does_not_turn_the_next_paragraph_into_a_heading(
     md = b"# Ferry notes\n\n#\n\nThe ferry leaves at six.\n\nTickets are sold at the pier.\n"
     doc = parse_text(extract_text(md, "notes.md", max_bytes=LIMIT).text, filename="notes.md")
     assert [p.text for p in doc.passages] == ["The ferry leaves at six.", "Tickets are sold at the pier."]
+
+
+async def test_words_with_soft_hyphens_are_found_whole(engine):
+    # A soft hyphen (U+00AD, &shy;) only marks where a word may break; a reader sees the word whole.
+    # The analyzer split words at it ("negoti", "ations"), so the word itself found nothing; at a
+    # line's end (as PDFs give it) it was not mended like a hyphen either.
+    page = (
+        "<html><body><p>The nego&shy;ti&shy;ations in Ge&shy;neva ended on Friday after three weeks.</p>"
+        "<p>Both dele&shy;gations signed the ceasefire agreement.</p></body></html>"
+    ).encode()
+    await engine.add_file(page, "talks.html", guild_id=7, added_by="t")
+    for word in ("negotiations", "Geneva", "delegations"):
+        assert [hit.title for hit in (await engine.search(word, guild_id=7)).hits] == ["talks"], word
+    answer = await engine.ask("Where were the negotiations?", guild_id=7)
+    assert answer.answer == "The negotiations in Geneva ended on Friday after three weeks. [1]"
+
+    note = "Minutes\n\nThe committee reviewed the budget nego\u00ad\ntiations with the city council in May.\n"
+    await engine.add_file(note.encode(), "minutes.txt", guild_id=7, added_by="t")
+    assert [hit.title for hit in (await engine.search("budget negotiations", guild_id=7)).hits][:1] == ["Minutes"]
