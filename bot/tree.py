@@ -20,6 +20,7 @@ from bot.store import DuplicateDocument, StoreError
 log = logging.getLogger(__name__)
 
 APOLOGY = "Sorry, something went wrong on my side. It has been logged; please try again later."
+OUTDATED = "That command was just updated and Discord still shows its old version; try again in a minute."
 
 
 class NotAdmin(app_commands.CheckFailure):
@@ -46,7 +47,9 @@ def describe(error: BaseException) -> str | None:
         return str(NotAdmin())
     if isinstance(error, app_commands.CheckFailure):
         return str(error) or "You can't use that command here."
-    if isinstance(error, (app_commands.TransformerError, app_commands.CommandSignatureMismatch)):
+    if isinstance(error, (app_commands.CommandNotFound, app_commands.CommandSignatureMismatch)):
+        return OUTDATED  # Discord's clients keep an older list of the commands for a while after a sync
+    if isinstance(error, app_commands.TransformerError):
         return "That option's value isn't valid."
     if isinstance(error, UnknownDocument):
         return quote(error.describe("/documents"))  # it repeats what was typed

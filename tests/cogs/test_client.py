@@ -56,3 +56,25 @@ async def test_a_question_by_mention_logs_no_error(simcord_env, server, caplog):
         await server.member.send(server.channel, f"{simcord_env.bot.user.mention} why were talks cancelled?")
     assert "abruptly halted" in server.channel.last_message.embeds[0].description
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+async def test_a_command_discord_still_has_in_an_old_version_gets_a_short_private_answer(simcord_env, server, caplog):
+    import logging
+
+    bot = simcord_env.bot
+    outdated = "That command was just updated and Discord still shows its old version; try again in a minute."
+    # A deploy removed a command (or renamed it) that members' Discord still offers.
+    bot.tree.remove_command("help")
+    with caplog.at_level(logging.WARNING):
+        gone = await server.member.slash(server.channel, "help")
+    assert gone.ephemeral and gone.response.content == outdated
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []  # nothing went wrong on the bot's side
+
+    # A deploy gave a command a new required option: members' Discord sends it without.
+    @bot.tree.command(name="help", description="What TalksBot can do")
+    async def help_with_topic(interaction: discord.Interaction, topic: str) -> None:
+        await interaction.response.send_message(topic)
+
+    changed = await server.member.slash(server.channel, "help")
+    assert changed.ephemeral and changed.response.content == outdated
+    assert len(simcord_env.errors) == 2  # both went through the tree's handler
