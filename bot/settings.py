@@ -114,10 +114,16 @@ class Settings(BaseSettings):
     @field_validator("db", mode="before")
     @classmethod
     def _path_unless_url(cls, value: object) -> object:
-        """A PostgreSQL URL stays text (a Path would fold its "//"); anything else is a path."""
+        """A PostgreSQL URL stays text (a Path would fold its "//"); anything else is a path, with
+        "~" expanded: no shell expands it in an .env file or a service's environment."""
         if isinstance(value, str) and not value.startswith(("postgresql://", "postgres://")):
-            return Path(value)
-        return value
+            return Path(value).expanduser()
+        return value.expanduser() if isinstance(value, Path) else value
+
+    @field_validator("index_snapshot")
+    @classmethod
+    def _expand_home(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
 
     @field_validator("db")
     @classmethod

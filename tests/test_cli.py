@@ -424,3 +424,15 @@ def test_every_option_in_help_says_what_it_does(run):
                 bare.append(f"{command} {option[1]}")
     assert bare == []
     assert "how many passages (default 5)" in run("search", "--help").stdout
+
+
+def test_a_store_path_starting_with_a_tilde_is_in_the_home_folder(run, tmp_path):
+    """TALKSBOT_DB=~/talksbot.db (quoted, as in an .env file or a systemd unit, where no shell
+    expands it) made a folder named '~' in the current one and the store inside it."""
+    home = tmp_path / "home"
+    home.mkdir()
+    for args, env in ((("docs",), {"TALKSBOT_DB": "~/env.db"}), (("--db=~/option.db", "docs"), {})):
+        result = run(*args, extra_env={"HOME": str(home)} | env)
+        assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in home.iterdir() if p.suffix == ".db") == ["env.db", "option.db"]
+    assert not (tmp_path / "~").exists()
