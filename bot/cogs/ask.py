@@ -353,8 +353,10 @@ class AskCog(commands.Cog):
     @app_commands.command(name="ask", description="Ask a question about the documents")
     @app_commands.describe(question="What you want to know, e.g. why were the talks cancelled?")
     async def ask(self, interaction: discord.Interaction, question: app_commands.Range[str, 1, 500]) -> None:
-        await interaction.response.defer(thinking=True)
         question = without_mentions(question) or question
+        # Refused to the asker alone: after a public "thinking..." Discord shows any reply publicly.
+        self.bot.engine.check_question(question)
+        await interaction.response.defer(thinking=True)
         result = await self.compute(question, guild_id=interaction.guild_id)
         answer_id = await self.keep(
             result, guild_id=interaction.guild_id, channel_id=interaction.channel_id or 0, asker_id=interaction.user.id

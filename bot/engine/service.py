@@ -577,7 +577,8 @@ class Engine:
 
     # -- questions -----------------------------------------------------------------------
 
-    def _check_question(self, question: str) -> str:
+    def check_question(self, question: str) -> str:
+        """The question with its spacing folded, or QuestionError saying why it cannot be asked."""
         question = " ".join(question.split())
         if not question:
             raise QuestionError("Ask a question, for example: why were the talks cancelled?")
@@ -623,7 +624,7 @@ class Engine:
         self, query: str, *, guild_id: int | None = None, limit: int = 5, everything: bool = False
     ) -> SearchResult:
         started = time.perf_counter()
-        query = self._check_question(query)
+        query = self.check_question(query)
         view = await self._view(guild_id, everything)  # one index for the whole request
         parsed = Query.parse(query)
         ranked = (await self._retrieve(view, parsed, limit * 2, guild_id, everything))[:limit]
@@ -648,7 +649,7 @@ class Engine:
         """Retrieve -> choose the sentence -> decide -> Answer. ``context``: the conversation's
         earlier questions and the documents that answered them, oldest first (a follow-up)."""
         started = time.perf_counter()
-        query = Query.parse(self._check_question(question), context=context)
+        query = Query.parse(self.check_question(question), context=context)
         borrowed = bool(query.context) and not query.terms
         if borrowed:  # "and when?", "who was there?": nothing of its own to look for, so the last question's
             query = replace(query, terms=tuple(analyzer.analyze(query.context[-1].question)))
@@ -724,7 +725,7 @@ class Engine:
 
     async def teach(self, guild_id: int, question: str, passage_id: int, *, taught_by: str) -> TaughtRecord:
         """Answer ``question`` (and close variants) in one server from one passage; closes its gap."""
-        query = Query.parse(self._check_question(question))
+        query = Query.parse(self.check_question(question))
         if not query.terms:
             raise QuestionError(NOTHING_TO_LOOK_FOR)
         passage = (await self.store.get_passages([passage_id], visible_in=guild_id)).get(passage_id)
@@ -745,7 +746,7 @@ class Engine:
         if not windows:
             raise DocumentError(f"#{doc.id} {doc.title!r} has no paragraph {paragraph} (it has {doc.passages} passages)")
         # A long paragraph is several windows: the one holding the best sentence for the question.
-        query = Query.parse(self._check_question(question))
+        query = Query.parse(self.check_question(question))
         ranked = best_sentences(query, [Candidate(p.id, p.text, 1.0) for p in windows], (await self._view(guild_id)).idf)
         return await self.teach(guild_id, question, ranked[0].key if ranked else windows[0].id, taught_by=taught_by)
 
