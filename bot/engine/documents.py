@@ -166,7 +166,8 @@ def found_title(value: str | None) -> str | None:
     """A title a file or page carries itself (``<title>``, PDF metadata), made one a document can
     have: invisible characters as spaces, and cut at a word to MAX_TITLE_CHARS. The admin did not
     type it, so it never refuses the upload."""
-    title = strip_invisible(value or "")
+    # Only its start is read: PDF metadata can hold megabytes, and this may run on the event loop.
+    title = strip_invisible((value or "")[: 8 * MAX_TITLE_CHARS])
     if len(title) > MAX_TITLE_CHARS:
         title = title[: MAX_TITLE_CHARS - 1].rsplit(" ", 1)[0] + "\u2026"
     return title or None

@@ -134,3 +134,14 @@ async def test_a_server_cannot_store_more_than_its_byte_limit(tmp_path):
         await engine.add_text(f"Three\n\n{paragraph * 8} Third.", guild_id=SERVER + 1, added_by="b")  # its own budget
     finally:
         await engine.close()
+
+
+async def test_a_pdf_with_megabytes_of_title_is_added_under_a_short_title_without_holding_the_loop(warm_engine):
+    # The title a file carries is cut to 200 characters on the event loop (Engine.add_file): only
+    # its start is read, not all 4 MB of it.
+    data = hostile.text_pdf(["The harbor festival was postponed because the storm damaged the pier."], title="Harbor " * 600_000)
+    outcome, seconds, held_s = await _upload(warm_engine, data, "title.pdf")
+    assert outcome == "added 1"
+    [record] = [d for d in await warm_engine.documents(SERVER) if d.guild_id == SERVER]
+    assert record.title.startswith("Harbor Harbor") and len(record.title) <= 200
+    assert held_s < 0.100, held_s
