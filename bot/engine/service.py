@@ -398,6 +398,7 @@ class Engine:
     ) -> DocumentRecord:
         """Extract and add an uploaded (or fetched) file. An HTML page's own metadata (title,
         published date, canonical URL) is used where the caller gives none."""
+        _check_typed(title, date, url)  # before the file is read: a wrong date needs no 20 s parse to say so
         # Read in a child process within the parse budgets (read_upload), then parsed in another.
         extracted = await self.read_upload(data, filename, guild_id=guild_id)
         return await self.add_text(
@@ -423,6 +424,7 @@ class Engine:
 
         The document's URL is the page's canonical URL when it names one, else where it was fetched from.
         """
+        _check_typed(title, date, None)  # before the page is fetched
         page = await self.fetcher.fetch(url)
         return await self.add_file(
             page.data, page.filename, guild_id=guild_id, added_by=added_by, title=title, date=date, fetched_from=page.url
@@ -800,6 +802,15 @@ class Engine:
             "confidence": score,
             "taught": record.question,
         }
+
+
+def _check_typed(title: str | None, date: str | None, url: str | None) -> None:
+    """What the admin typed with an upload or link, refused before anything is read or fetched
+    (add_text checks it again for the text it is given)."""
+    validate_url(url)
+    validate_date(date)
+    if title:
+        validate_title(title)
 
 
 def _followed(query: Query, doc_id: int, borrowed: bool) -> str | None:

@@ -370,3 +370,15 @@ async def test_a_title_or_address_the_admin_types_is_still_checked(link_engine, 
     with pytest.raises(DocumentError, match="source URL"):
         await link_engine.add_text("The ferry resumed.", guild_id=GUILD, added_by="admin", url="https://x.example/" + "a" * 600)
     assert await own_documents(link_engine) == []
+
+
+@pytest.mark.parametrize(("title", "date", "refused"), [(None, "2024-02-30", "is not a date"), ("x" * 201, None, "longer than 200")])
+async def test_a_bad_title_or_date_is_refused_before_the_page_is_fetched_or_read(link_engine, news_site, title, date, refused):
+    # They were checked only after the page was fetched and read in a child process (up to the
+    # fetch and parse time limits), and an unreachable page hid them behind "could not fetch".
+    with pytest.raises(DocumentError, match=refused):
+        await link_engine.add_url(f"{news_site.base}/news/ferry", guild_id=GUILD, added_by="admin", title=title, date=date)
+    assert news_site.requests == []
+    with pytest.raises(DocumentError, match=refused):
+        await link_engine.add_file(b"%PDF-1.4 not read", "x.pdf", guild_id=GUILD, added_by="admin", title=title, date=date)
+    assert await own_documents(link_engine) == []
