@@ -398,6 +398,8 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, **kwargs) -> argparse.ArgumentParser:
         return subparsers.add_parser(name, parents=[global_options], **kwargs)
 
+    parser.set_defaults(subparsers=subparsers)
+
 
     ask = command("ask", help="answer a question with the sentence that answers it and its sources")
     ask.add_argument("question")
@@ -548,7 +550,9 @@ class _TerminalSafe(io.TextIOBase):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args, unknown = build_parser().parse_known_args(argv)
+    if unknown:  # said by the command's parser, so the hint is its --help, not talksbot's
+        args.subparsers.choices[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     stdout = sys.stdout
     sys.stdout = _TerminalSafe(stdout)
     try:

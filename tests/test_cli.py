@@ -436,3 +436,14 @@ def test_a_store_path_starting_with_a_tilde_is_in_the_home_folder(run, tmp_path)
         assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in home.iterdir() if p.suffix == ".db") == ["env.db", "option.db"]
     assert not (tmp_path / "~").exists()
+
+
+def test_an_unknown_option_points_to_its_commands_help(run, tmp_path):
+    """`talksbot add notes.txt --tilte X` said '(see talksbot --help)', whose page lists the
+    commands but not add's options."""
+    (tmp_path / "notes.txt").write_text("Harbor Notes\n\nThe harbor master retired in May.\n", "utf-8")
+    assert_one_line_error(
+        run("add", "notes.txt", "--tilte", "X"), "talksbot: unrecognized arguments: --tilte X (see talksbot add --help)"
+    )
+    assert_one_line_error(run("ask", "why?", "--jsno"), "(see talksbot ask --help)")
+    assert len(json.loads(run("docs", "--json").stdout)) == 1
