@@ -35,6 +35,21 @@ _CUES: dict[str, re.Pattern[str]] = {
     "where": re.compile(r"\b(in|at|near|from|to) (the )?[A-Z][a-z]+"),
     "number": re.compile(r"\d"),
 }
+# A count and the few words after it ("38 fires", "14 container ships", "Forty-one residents"): for
+# "how many fires", the sentence that counts fires, not one that only mentions fire and some number.
+_COUNT = re.compile(
+    r"\b(?:\d[\d,.]*|(?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)(?:-\w+)?|one|two|three|four|"
+    r"five|six|seven|eight|nine|ten|eleven|twelve|dozens?|hundreds?|thousands?)"
+    r"((?:\s+[\w'’-]+){1,3})",
+    re.IGNORECASE,
+)
+
+
+def counts(text: str, terms: frozenset[str]) -> bool:
+    """Whether ``text`` gives a number of one of ``terms``: a number followed within three words by it."""
+    return any(terms.intersection(analyzer.analyze(m.group(1))) for m in _COUNT.finditer(text))
+
+
 @dataclass(frozen=True, slots=True)
 class Candidate:
     """A passage retrieved for the question, with its text."""
@@ -91,6 +106,8 @@ def best_sentences(
             coverage = sum(credit.values()) / total
             score = coverage + PASSAGE_RANK_WEIGHT * candidate.score / top_score
             if cue and cue.search(sentence.text):
+                score += CUE_BONUS
+            if query.kind == "number" and counts(sentence.text, frozenset(matched)):
                 score += CUE_BONUS
             if chosen is None or score > chosen.score:
                 share = len(matched) / len(wanted)

@@ -59,10 +59,26 @@ def searchable(question: str) -> str:
     return question
 
 
+# Words that only say what kind of answer is wanted, not what it is about: "many" in "how many
+# fires" (the number type says it), "whats" typed without its apostrophe ("what's" is a stop word).
+# Searched for, they are a question term no answering sentence has ("400 trees" for "how many trees").
+_FRAMING = re.compile(r"\bhow (?:many|much|long|old)\b|\b(?:what|where|who|when|how|why)s\b", re.IGNORECASE)
+
+
+def unframed(question: str) -> str:
+    """``searchable(question)`` with its framing words blanked out (same length: offsets hold)."""
+    return _FRAMING.sub(lambda m: " " * len(m.group()), searchable(question))
+
+
+def question_terms(question: str) -> tuple[str, ...]:
+    """The terms searched for: the analyzer's terms of the question without its framing words."""
+    return tuple(analyzer.analyze(unframed(question)))
+
+
 def typed_words(question: str) -> tuple[str, ...]:
     """The words of the question that were searched, as the member typed them (not their stems)."""
     seen: dict[str, str] = {}
-    for token in analyzer.tokens(searchable(question)):  # same length: the offsets hold for both
+    for token in analyzer.tokens(unframed(question)):  # same length: the offsets hold for both
         if token.terms:
             word = question[token.start : token.end]
             seen.setdefault(word.casefold(), word)
@@ -92,17 +108,17 @@ class Query:
     def parse(cls, text: str, *, context: Sequence[Turn | str] = ()) -> Query:
         return cls(
             text=text,
-            terms=tuple(analyzer.analyze(searchable(text))),
+            terms=question_terms(text),
             names=names_in(text),
             kind=question_type(text),
-            words=tuple((text[t.start : t.end], t.terms) for t in analyzer.tokens(text) if t.terms),
+            words=tuple((text[t.start : t.end], t.terms) for t in analyzer.tokens(unframed(text)) if t.terms),
             context=tuple(turn if isinstance(turn, Turn) else Turn(turn) for turn in context),
         )
 
     def context_terms(self) -> tuple[str, ...]:
         """The conversation's terms the question itself does not have (weighed less in ranking)."""
         own = self.distinct
-        earlier = (term for turn in self.context for term in analyzer.analyze(turn.question))
+        earlier = (term for turn in self.context for term in question_terms(turn.question))
         return tuple(dict.fromkeys(term for term in earlier if term not in own))
 
     def context_docs(self) -> frozenset[int]:

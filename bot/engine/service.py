@@ -41,7 +41,7 @@ from bot.engine.documents import (
     validate_url,
 )
 from bot.engine.index import Hit, IndexBuilder, PassageIndex, View, indexed_text
-from bot.engine.query import Query, Turn, typed_words
+from bot.engine.query import Query, Turn, question_terms, typed_words
 from bot.engine.sandbox import TEXT, ParseJob, ParseLimits, ParseQueue
 from bot.settings import Settings
 from bot.store import BUNDLED, ChangesPruned, DocumentRecord, DuplicateDocument, PassageRecord, Store, StoreError, TaughtRecord, open_store
@@ -654,7 +654,7 @@ class Engine:
         query = Query.parse(self.check_question(question), context=context)
         borrowed = bool(query.context) and not query.terms
         if borrowed:  # "and when?", "who was there?": nothing of its own to look for, so the last question's
-            query = replace(query, terms=tuple(analyzer.analyze(query.context[-1].question)))
+            query = replace(query, terms=question_terms(query.context[-1].question))
         limit = limit or self.settings.sources
         view = await self._view(guild_id, everything)  # one index for the whole request
         searched = len(view)

@@ -313,3 +313,48 @@ async def test_term_share_is_reported(engine):
     answer = await engine.ask("why were talks cancelled?")
     assert answer.term_share == 1.0 and answer.to_json()["term_share"] == 1.0
     assert (await engine.ask("What is the weather in Paris?")).term_share == 0.0
+
+
+# -- "how many ...": the count, not a sentence that only mentions the thing ----------------------
+
+RECALL = """Brightline Recalls 1.4 Million Air Fryers Over Fire Risk
+
+Brightline Appliances Inc. is recalling about 1.4 million air fryers sold in the U.S. and Canada because a wiring fault can cause them to overheat and catch fire, the Consumer Product Safety Commission said Thursday.
+
+The company has received 212 reports of the fryers overheating, including 38 fires and 11 minor burn injuries. No deaths have been reported.
+
+Shares of Brightline fell 6 percent on Thursday."""
+
+DEPOT = """Riverton Council Approves $42 Million Bus Depot
+
+The Riverton City Council voted 7-4 early Wednesday to approve a $42 million electric bus depot on the former Hanley Mills site.
+
+Construction is expected to begin in March and take about 18 months.
+
+The council also approved, by a unanimous vote, a $1.2 million plan to plant 400 trees along the depot's perimeter as a sound barrier."""
+
+
+async def test_how_many_questions_quote_the_sentence_that_counts_the_thing(engine):
+    await engine.add_text(RECALL, added_by="t", date="2024-11-21")
+    await engine.add_text(DEPOT, added_by="t", date="2024-11-13")
+    # "many" is not a word the answer has: searched for, it kept "400 trees" under the threshold.
+    trees = await engine.ask("how many trees")
+    assert trees.answer == (
+        "The council also approved, by a unanimous vote, a $1.2 million plan to plant 400 trees along the"
+        " depot's perimeter as a sound barrier. [1]"
+    )
+    assert (trees.sources[0].title, trees.sources[0].date, trees.sources[0].paragraph) == (
+        "Riverton Council Approves $42 Million Bus Depot", "2024-11-13", 3
+    )
+    # Paragraph 1 says "fire" (and the title too) and a number, but it is paragraph 2 that counts fires.
+    fires = await engine.ask("how many fires")
+    assert fires.answer is not None and "including 38 fires" in fires.answer
+    assert fires.sources[0].paragraph == 2
+    assert "38 fires" in (await engine.ask("how many fires were there?")).answer
+
+
+async def test_question_typed_without_its_apostrophe_is_not_about_the_word_what(engine):
+    await engine.add_text(DEPOT, added_by="t", date="2024-11-13")
+    assert Query.parse("whats the vote count").terms == Query.parse("what's the vote count").terms
+    assert Query.parse("how many trees").terms == ("tree",)
+    assert Query.parse("HOW MANY TREES WERE PLANTED").terms == Query.parse("how many trees were planted").terms
