@@ -72,12 +72,42 @@ def decode_text(data: bytes, filename: str) -> str:
         return _checked(data.decode("utf-8-sig"), filename)
     except UnicodeDecodeError:
         pass
+    repaired = _mostly_utf8(data)
+    if repaired is not None:
+        return _checked(repaired, filename)
     import charset_normalizer  # only for a file that is not UTF-8 (0.1 s of every start otherwise)
 
     best = charset_normalizer.from_bytes(data).best()
     if best is None or best.chaos > 0.2:
         raise UploadError(f"{filename}: cannot tell its text encoding; save it as UTF-8")
     return _checked(str(best), filename)
+
+
+# A UTF-8 text with at most one byte that is not UTF-8 per this many characters that are (and
+# not ASCII) is UTF-8 with stray bytes: a Windows-1252 apostrophe or dash pasted into it. A file
+# wholly in another encoding has few or no valid UTF-8 sequences by chance.
+UTF8_PER_STRAY_BYTE = 20
+_STRAY_BYTE = re.compile("[\udc80-\udcff]")  # surrogateescape's stand-ins for undecodable bytes
+
+
+def _mostly_utf8(data: bytes) -> str | None:
+    """``data`` as UTF-8 with its few stray bytes read as Windows-1252 (Latin-1 where it has
+    none), or None when it is not mostly UTF-8. Otherwise the detector would read the whole file
+    as another encoding and garble every accented word ("été" as "ûˋtûˋ")."""
+    text = data.decode("utf-8-sig", "surrogateescape")
+    stray = len(_STRAY_BYTE.findall(text))
+    valid = len(text) - len(text.encode("ascii", "ignore")) - stray  # characters beyond ASCII, in C
+    if stray * UTF8_PER_STRAY_BYTE > valid:
+        return None
+
+    def legacy(match: re.Match) -> str:
+        byte = bytes([ord(match.group()) - 0xDC00])
+        try:
+            return byte.decode("cp1252")
+        except UnicodeDecodeError:  # 0x81, 0x8D, 0x8F, 0x90, 0x9D: not in Windows-1252
+            return byte.decode("latin-1")
+
+    return _STRAY_BYTE.sub(legacy, text)
 
 
 def _checked(text: str, filename: str) -> str:

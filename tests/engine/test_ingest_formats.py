@@ -32,3 +32,14 @@ def test_legacy_encoding_is_detected():
     text = "Le festival du port a été reporté à cause de la tempête qui a endommagé la jetée. " * 5
     extracted = extract_text(text.encode("cp1252"), "notes.txt", max_bytes=LIMIT)
     assert "été reporté" in extracted.text and "tempête" in extracted.text
+
+
+def test_utf8_text_with_a_stray_windows_1252_byte_keeps_every_accent():
+    # One byte that is not UTF-8 (a Windows apostrophe pasted into a UTF-8 file) sent the whole
+    # file to the encoding detector, which read it as another encoding: every accented word came
+    # out garbled ("été" as "ûˋtûˋ"), quoted so and found by nothing a member would type.
+    text = "Le festival du port a été reporté à cause de la tempête qui a endommagé la jetée. " * 5
+    data = text.encode("utf-8") + b"The harbour master\x92s office agreed.\n"
+    extracted = extract_text(data, "notes.txt", max_bytes=LIMIT)
+    assert extracted.text == text + "The harbour master\u2019s office agreed.\n"
+
