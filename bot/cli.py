@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from bot.console import CommandError
 from bot.engine.answer import shorten
-from bot.engine.documents import DocumentError
+from bot.engine.documents import DocumentError, passage_count
 from bot.engine.service import Answer, Engine, QuestionError, Source, UnknownDocument
 from bot.engine.teaching import TAUGHT_NOTE
 from bot.settings import Settings
@@ -38,10 +38,6 @@ def _format_source(source: Source) -> str:
     date = f" ({source.date})" if source.date else ""
     url = f" <{source.url}>" if source.url else ""  # angle brackets: the comma after is not the link's
     return f"[{source.n}] {source.title}{date}{url}, para {source.paragraph}: {source.snippet}"
-
-
-def _passages(count: int) -> str:
-    return f"{count} passage{'s' * (count != 1)}"
 
 
 def format_answer(answer: Answer) -> str:
@@ -110,7 +106,7 @@ async def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
                 except DuplicateDocument as exc:
                     print(f"{name}: {exc}; not added again")
                     continue
-                print(f"added #{record.id} {record.title!r} ({_passages(record.passages)}) from {record.url}")
+                print(f"added #{record.id} {record.title!r} ({passage_count(record.passages)}) from {record.url}")
                 continue
             path, data = Path(name), files[name]
             try:
@@ -126,7 +122,7 @@ async def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
             except DuplicateDocument as exc:
                 print(f"{name}: {exc}; not added again")
                 continue
-            print(f"added #{record.id} {record.title!r} ({_passages(record.passages)})")
+            print(f"added #{record.id} {record.title!r} ({passage_count(record.passages)})")
         return 0
 
     return await _with_engine(settings, work)

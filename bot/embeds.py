@@ -15,6 +15,7 @@ from urllib.parse import quote as percent_encode
 import discord
 
 from bot.engine import analyzer
+from bot.engine.documents import passage_count
 from bot.engine.service import Answer, SearchResult, Source
 from bot.engine.teaching import TAUGHT_NOTE
 from bot.store import DocumentRecord
@@ -272,7 +273,7 @@ def passage_embed(title: str, date: str | None, paragraph: int, section: str | N
 def document_line(doc: DocumentRecord) -> str:
     date = f" ({doc.date})" if doc.date else ""
     scope = "" if doc.guild_id == 0 else " - this server"
-    return f"`#{doc.id}` {quoted(doc.title, LISTED_TITLE_CHARS)}{date} - {doc.passages} passages{scope}"
+    return f"`#{doc.id}` {quoted(doc.title, LISTED_TITLE_CHARS)}{date} - {passage_count(doc.passages)}{scope}"
 
 
 def documents_embed(docs: list[DocumentRecord], page: int, per_page: int) -> discord.Embed:

@@ -25,7 +25,7 @@ from discord.ext import commands
 
 from bot.cogs.lookup import document_choices
 from bot.embeds import NO_PINGS, clip, quote
-from bot.engine.documents import strip_invisible
+from bot.engine.documents import passage_count, strip_invisible
 from bot.engine.ingest import TEXT_SUFFIXES
 from bot.engine.markdown import markdown_to_text
 from bot.store import DocumentRecord, DuplicateDocument, StoreError
@@ -134,10 +134,6 @@ class UploadAllowance:
             return f"{limit}; try again in a minute."
         resets = int(added[0] + self.WINDOW_S) + 1
         return f"{limit}; it can add another <t:{resets}:R> (at <t:{resets}:t>)."
-
-
-def _passages_word(n: int) -> str:
-    return "1 passage" if n == 1 else f"{n} passages"
 
 
 class AdminModal(discord.ui.Modal):
@@ -348,7 +344,7 @@ class CorpusCog(commands.GroupCog, group_name="corpus", group_description="Manag
         first = (await self.bot.engine.passage(record, 1))[0]
         section = f" ({quote(first.section)})" if first.section else ""
         return clip(
-            f"Added `#{record.id}` **{quote(record.title)}** ({_passages_word(record.passages)}). "
+            f"Added `#{record.id}` **{quote(record.title)}** ({passage_count(record.passages)}). "
             f"Members can ask about it now.\nIt starts{section}: {quote(clip(first.text, FIRST_PASSAGE_SHOWN))}",
             2000,
         )

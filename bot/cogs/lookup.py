@@ -9,6 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.embeds import NO_PINGS, clip, passage_embed, quote
+from bot.engine.documents import passage_count
 from bot.engine.service import Engine
 from bot.store import DocumentRecord
 from bot.tree import UserFacingError
@@ -56,7 +57,7 @@ class LookupCog(commands.Cog):
         body = await self.bot.engine.store.document_body(doc.id) or ""
         text = body[passages[0].start : passages[-1].end]
         embed = passage_embed(doc.title, doc.date, paragraph, passages[0].section, text, doc.url)
-        embed.add_field(name="Document", value=f"#{doc.id} - {doc.passages} passages - added {doc.added_at[:10]}")
+        embed.add_field(name="Document", value=f"#{doc.id} - {passage_count(doc.passages)} - added {doc.added_at[:10]}")
         await interaction.response.send_message(embed=embed, allowed_mentions=NO_PINGS)
 
     @source.autocomplete("document")

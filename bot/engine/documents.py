@@ -41,6 +41,11 @@ class DocumentError(ValueError):
     """The text cannot become a document (empty, bad title or date)."""
 
 
+def passage_count(count: int) -> str:
+    """'1 passage', '12 passages': how a document's size reads in every list and reply."""
+    return f"{count} passage{'s' * (count != 1)}"
+
+
 @dataclass(frozen=True, slots=True)
 class Passage:
     ordinal: int  # position within the document, from 0

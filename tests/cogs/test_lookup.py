@@ -12,6 +12,11 @@ async def test_source_autocomplete_and_paragraph(simcord_env, server):
     assert embed.title.endswith("para 3")
     assert "abruptly halted in 2023" in embed.description
     assert "Resumption After a Tense Delay" in embed.footer.text
+    [document] = [f for f in embed.fields if f.name == "Document"]
+    assert document.value.startswith("#1 - 5 passages - added ")
+    await simcord_env.bot.engine.add_text("Harbor Notice\n\nThe ferry leaves at noon.", guild_id=server.guild.id, added_by="t")
+    one = (await server.member.slash(server.channel, "source", document="Harbor Notice")).response.embeds[0]
+    assert [f.value for f in one.fields if f.name == "Document"][0].startswith("#2 - 1 passage - added ")
 
 
 async def test_source_unknown_document_or_paragraph_is_a_short_private_error(simcord_env, server):
@@ -61,4 +66,4 @@ async def test_every_document_of_a_page_is_listed_whatever_its_title(simcord_env
     shown = [read(line, "description") for line in embed.description.split("\n")]
     assert [line.split(" ", 1)[0] for line in shown] == [f"#{doc.id}" for doc in added]  # none left out
     assert all(line.startswith(f"#{doc.id} Sale {i} ~*~*~*") for i, (doc, line) in enumerate(zip(added, shown, strict=True)))
-    assert all(line.endswith("(2024-05-01) - 1 passages - this server") for line in shown)
+    assert all(line.endswith("(2024-05-01) - 1 passage - this server") for line in shown)
