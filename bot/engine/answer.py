@@ -45,9 +45,16 @@ _COUNT = re.compile(
 )
 
 
+@lru_cache(maxsize=1 << 13)
+def counted_terms(text: str) -> frozenset[str]:
+    """The terms ``text`` gives a number of: within three words after a number (cached, like
+    sentence_terms: the same top passages' sentences come back)."""
+    return frozenset(term for m in _COUNT.finditer(text) for term in analyzer.analyze(m.group(1)))
+
+
 def counts(text: str, terms: frozenset[str]) -> bool:
     """Whether ``text`` gives a number of one of ``terms``: a number followed within three words by it."""
-    return any(terms.intersection(analyzer.analyze(m.group(1))) for m in _COUNT.finditer(text))
+    return not counted_terms(text).isdisjoint(terms)
 
 
 @dataclass(frozen=True, slots=True)
