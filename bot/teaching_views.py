@@ -108,7 +108,6 @@ class GapsView(_AdminList):
         view = GapView(self.engine, self.guild_id, self.check, gap, passages)
         await interaction.response.send_message(embed=view.embed(), view=view, ephemeral=True, allowed_mentions=NO_PINGS)
         view.shown_by(interaction)
-        self.kept_by_editor()  # this list was not edited: its own last editor must take its buttons off
 
 
 class GapView(_AdminView):
@@ -160,7 +159,6 @@ class GapView(_AdminView):
     @discord.ui.button(label="Another passage…", style=discord.ButtonStyle.primary, row=1)
     async def another_passage(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
         await interaction.response.send_modal(AnotherPassageModal(self))
-        self.kept_by_editor()  # a modal edits nothing: the message that sent this view stays its editor
 
     @discord.ui.button(label="Dismiss", style=discord.ButtonStyle.danger, row=1)
     async def dismiss(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:

@@ -8,11 +8,11 @@ Each button answers the member who clicked, privately; the public answer never c
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
 import re
-import time
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -294,35 +294,51 @@ def answer_view(answer_id: int, answer: Answer) -> discord.ui.View:
 
 
 class TimeoutView(discord.ui.View):
-    """A view whose buttons are taken off its message when it times out.
+    """A view whose buttons are taken off its message before they would fail.
 
     Only an interaction can edit an ephemeral message, for 15 minutes after it came (its token).
-    So the view remembers the latest interaction that showed or edited its message, and times out
-    VIEW_TIMEOUT_S (a minute less) after that one, whatever else was clicked meanwhile: a button
-    left after that would fail when clicked ("This interaction failed").
+    So the view keeps its own deadline: VIEW_TIMEOUT_S (a minute less) after the latest interaction
+    that showed or edited its message (``shown_by``), when it stops and edits the buttons off
+    through that interaction. A click that edits nothing (it opens another message, a modal, or
+    fails) leaves the deadline where it is: discord.py's own timeout would count again from every
+    click, before its callback even runs, so it is not used.
     """
 
     def __init__(self) -> None:
-        super().__init__(timeout=VIEW_TIMEOUT_S)
-        self._editor: discord.Interaction | None = None
-        self._edited_at = 0.0
+        super().__init__(timeout=None)
+        self._expiry: asyncio.Task[None] | None = None
+
+    @property
+    def timeout(self) -> float | None:
+        return None  # the deadline is this view's own (see the class)
+
+    @timeout.setter
+    def timeout(self, value: float | None) -> None:
+        pass  # discord.py sets 15 minutes on an ephemeral view sent without one, counted from each click
 
     def shown_by(self, interaction: discord.Interaction) -> None:
         """``interaction`` has just sent or edited the view's message (its original response)."""
-        self._editor, self._edited_at = interaction, time.monotonic()
-        self.timeout = VIEW_TIMEOUT_S  # counted from now (discord.py's setter restarts the count)
+        if self.is_finished():
+            return
+        if self._expiry is not None:
+            self._expiry.cancel()
+        # Its response came within the 3 s Discord allows: its token lasts at least VIEW_TIMEOUT_S more.
+        self._expiry = asyncio.create_task(self._expire(interaction), name=f"talks-view-expiry-{self.id}")
 
-    def kept_by_editor(self) -> None:
-        """After a click that did not edit the message: discord.py counted the timeout again from
-        the click, but only the editor's token can take the buttons off, and it ages."""
-        self.timeout = max(1.0, self._edited_at + VIEW_TIMEOUT_S - time.monotonic())
+    async def _expire(self, editor: discord.Interaction) -> None:
+        await asyncio.sleep(VIEW_TIMEOUT_S)
+        self._expiry = None  # this task ends here: stop() must not cancel it
+        self.stop()
+        try:
+            await editor.edit_original_response(view=None)
+        except discord.HTTPException:
+            pass  # deleted, or no longer ours to edit: nothing to clean up
 
-    async def on_timeout(self) -> None:
-        if self._editor is not None:
-            try:
-                await self._editor.edit_original_response(view=None)
-            except discord.HTTPException:
-                pass  # deleted, or no longer ours to edit: nothing to clean up
+    def stop(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        super().stop()
 
 
 class PagedView(TimeoutView):

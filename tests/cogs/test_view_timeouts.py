@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.engine.service import UnknownDocument
 from bot.settings import Settings
 
 MINUTE = 60.0
@@ -56,3 +57,27 @@ async def test_a_gap_list_and_an_opened_gap_lose_their_buttons_before_they_would
     await simcord_env.advance_time(6 * MINUTE)  # the gap was opened 16 minutes ago
     assert buttons(opened) == []
     assert not simcord_env.errors
+
+
+async def test_an_opened_gap_loses_its_buttons_in_time_after_a_pick_that_fails(simcord_env, server):
+    # A click whose callback fails edits nothing: the gap's buttons still go within the 15 minutes
+    # of the interaction that showed them, not 14 minutes after the failed click.
+    doc = await simcord_env.bot.engine.add_text(
+        "Ferry timetable\n\nThe ferry to Oslo leaves at noon from pier four.", guild_id=server.guild.id, added_by="test"
+    )
+    answer = await server.member.slash(server.channel, "ask", question="When does the ferry to Oslo leave?")
+    assert answer.response.embeds[0].fields[0].name.startswith("Ferry timetable")
+    await server.member.click(answer.response, label="Not helpful")  # the question becomes a gap
+    listed = await server.admin.slash(server.channel, "corpus gaps")
+    opened = await server.admin.select(listed.response, ["0"])
+    menu = next(c for row in opened.response.components for c in row["components"] if c["type"] == 3)
+    ferry = next(o["value"] for o in menu["options"] if f"#{doc.id} Ferry timetable" in o["label"])
+    await server.admin.slash(server.channel, "corpus remove", document=str(doc.id))
+    await simcord_env.advance_time(10 * MINUTE)
+    failed = await server.admin.select(opened.response, [ferry])  # its document is gone: teaching fails
+    assert failed.ephemeral and "/documents" in failed.response.content
+    assert "Dismiss" in buttons(opened)  # the failed pick changed nothing
+    await simcord_env.advance_time(4.5 * MINUTE)  # the gap was opened 14.5 minutes ago
+    assert buttons(opened) == []
+    # The refusal went through the view's error handler; nothing else failed (taking the buttons off included).
+    assert [type(error) for error in simcord_env.errors] == [UnknownDocument]
