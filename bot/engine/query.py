@@ -106,12 +106,14 @@ class Query:
 
     @classmethod
     def parse(cls, text: str, *, context: Sequence[Turn | str] = ()) -> Query:
+        # One pass over the question: its terms are its searched words' terms, in order.
+        searched = [t for t in analyzer.tokens(unframed(text)) if t.terms]
         return cls(
             text=text,
-            terms=question_terms(text),
+            terms=tuple(term for t in searched for term in t.terms),
             names=names_in(text),
             kind=question_type(text),
-            words=tuple((text[t.start : t.end], t.terms) for t in analyzer.tokens(unframed(text)) if t.terms),
+            words=tuple((text[t.start : t.end], t.terms) for t in searched),
             context=tuple(turn if isinstance(turn, Turn) else Turn(turn) for turn in context),
         )
 
